@@ -1,0 +1,21 @@
+/*
+ * v1.h - the storefront API of seed document 003, mounted at /api/v1/.
+ * Errors are DRF's: {"field": ["message"]}, {"detail": "..."}.
+ */
+#ifndef SHOPD_API_V1_V1_H
+#define SHOPD_API_V1_V1_H
+
+#include "http/http.h"
+
+extern const struct http_surface v1_surface;
+
+/* auth.c: endpoints 1-6 */
+void v1_auth_register(struct http_request *req);
+void v1_auth_login(struct http_request *req);
+void v1_auth_refresh(struct http_request *req);
+void v1_auth_profile_get(struct http_request *req);
+void v1_auth_profile_put(struct http_request *req);
+void v1_auth_profile_patch(struct http_request *req);
+void v1_auth_change_password(struct http_request *req);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * errors.c - the errors object of core.h: an arena-allocated list of
+ * (field, message, code) in the order problems were found.
+ */
+#include "core/core.h"
+
+#include <string.h>
+
+#include "util/arena.h"
+
+void errors_init(struct errors *e, struct arena *a)
+{
+    e->arena = a;
+    e->head = e->tail = NULL;
+    e->count = 0;
+}
+
+void errors_add_code(struct errors *e, const char *field, const char *message, const char *code)
+{
+    struct field_error *fe = arena_alloc(e->arena, sizeof(*fe));
+    fe->next = NULL;
+    fe->field = field;
+    fe->message = message;
+    fe->code = code;
+    if (e->tail)
+        e->tail->next = fe;
+    else
+        e->head = fe;
+    e->tail = fe;
+    e->count++;
+}
+
+void errors_add(struct errors *e, const char *field, const char *message)
+{
+    errors_add_code(e, field, message, NULL);
+}
+
+bool errors_has(const struct errors *e, const char *field)
+{
+    for (const struct field_error *fe = e->head; fe; fe = fe->next)
+        if (strcmp(fe->field, field) == 0)
+            return true;
+    return false;
+}

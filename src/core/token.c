@@ -1,0 +1,200 @@
+/*
+ * token.c - issuing, checking, rotating and revoking tokens (see token.h).
+ *
+ * The access check costs one indexed user lookup per request: it is what
+ * makes a deactivated user's or a pre-password-change token fail at once.
+ */
+#include "core/token.h"
+
+#include <string.h>
+
+#include "core/core.h"
+#include "core/jwt.h"
+#include "core/user.h"
+#include "db/db.h"
+#include "util/config.h"
+#include "util/log.h"
+
+static struct str secret(struct ctx *ctx)
+{
+    return str_from(ctx->cfg->secret_key);
+}
+
+const char *token_failure_message(enum token_failure why)
+{
+    switch (why) {
+    case TOKEN_FAIL_NONE:
+        return "";
+    case TOKEN_FAIL_INVALID:
+        return "Token is invalid or expired";
+    case TOKEN_FAIL_WRONG_TYPE:
+        return "Token has wrong type";
+    case TOKEN_FAIL_BLACKLISTED:
+        return "Token is blacklisted";
+    case TOKEN_FAIL_USER_NOT_FOUND:
+        return "User not found";
+    case TOKEN_FAIL_USER_INACTIVE:
+        return "User is inactive";
+    }
+    return "Token is invalid or expired";
+}
+
+int token_issue_pair(struct ctx *ctx, int64_t user_id, struct token_pair *out)
+{
+    struct jwt_claims access, refresh;
+    jwt_new_claims(&access, JWT_ACCESS, user_id, ctx->now_us, ctx->cfg->access_token_lifetime);
+    jwt_new_claims(&refresh, JWT_REFRESH, user_id, ctx->now_us,
+                   ctx->cfg->refresh_token_lifetime);
+    int rc = db_exec(ctx->db,
+                     "INSERT INTO refresh_tokens (jti, user_id, issued_at, expires_at) "
+                     "VALUES (?, ?, ?, ?)",
+                     DB_PARAMS(DB_TEXT(refresh.jti), DB_INT(user_id), DB_INT(refresh.iat),
+                               DB_INT(refresh.exp)),
+                     NULL);
+    if (rc != DB_OK)
+        return SHOP_EDB;
+    out->access = jwt_encode(ctx->arena, secret(ctx), &access);
+    out->refresh = jwt_encode(ctx->arena, secret(ctx), &refresh);
+    return SHOP_OK;
+}
+
+static enum token_failure failure_of(enum jwt_result r)
+{
+    return r == JWT_WRONG_TYPE ? TOKEN_FAIL_WRONG_TYPE : TOKEN_FAIL_INVALID;
+}
+
+int token_authenticate(struct ctx *ctx, struct str access, struct user *out,
+                       enum token_failure *why)
+{
+    struct jwt_claims c;
+    enum jwt_result r = jwt_decode(ctx->arena, secret(ctx), access, JWT_ACCESS, ctx->now, &c);
+    if (r != JWT_OK) {
+        *why = failure_of(r);
+        return SHOP_EAUTH;
+    }
+    int rc = user_get(ctx, c.user_id, out);
+    if (rc == SHOP_ENOTFOUND) {
+        *why = TOKEN_FAIL_USER_NOT_FOUND;
+        return SHOP_EAUTH;
+    }
+    if (rc != SHOP_OK)
+        return rc;
+    if (!out->is_active) {
+        *why = TOKEN_FAIL_USER_INACTIVE;
+        return SHOP_EAUTH;
+    }
+    if (c.issued_us < out->password_changed_us) {
+        *why = TOKEN_FAIL_INVALID;
+        return SHOP_EAUTH;
+    }
+    return SHOP_OK;
+}
+
+/* Decodes a refresh token and checks its user. */
+static int check_refresh(struct ctx *ctx, struct str refresh, struct jwt_claims *c,
+                         enum token_failure *why)
+{
+    enum jwt_result r = jwt_decode(ctx->arena, secret(ctx), refresh, JWT_REFRESH, ctx->now, c);
+    if (r != JWT_OK) {
+        *why = failure_of(r);
+        return SHOP_EAUTH;
+    }
+    struct user u;
+    int rc = user_get(ctx, c->user_id, &u);
+    if (rc == SHOP_ENOTFOUND || (rc == SHOP_OK && !u.is_active) ||
+        (rc == SHOP_OK && c->issued_us < u.password_changed_us)) {
+        *why = TOKEN_FAIL_INVALID;
+        return SHOP_EAUTH;
+    }
+    return rc;
+}
+
+/* Marks one jti used. Returns 1 when this call blacklisted it, 0 when it was
+ * already blacklisted, -1 on a storage error. A token issued elsewhere with
+ * the same key (unknown jti) is recorded first, as simplejwt does. */
+static int blacklist_jti(struct ctx *ctx, const struct jwt_claims *c)
+{
+    int64_t changed = 0;
+    if (db_exec(ctx->db,
+                "UPDATE refresh_tokens SET blacklisted_at = ? WHERE jti = ? AND "
+                "blacklisted_at IS NULL",
+                DB_PARAMS(DB_INT(ctx->now), DB_TEXT(c->jti)), &changed) != DB_OK)
+        return -1;
+    if (changed == 1)
+        return 1;
+    int64_t one;
+    int rc = db_query_int(ctx->db, "SELECT 1 FROM refresh_tokens WHERE jti = ?",
+                          DB_PARAMS(DB_TEXT(c->jti)), &one);
+    if (rc == DB_ROW)
+        return 0;
+    if (rc != DB_DONE)
+        return -1;
+    rc = db_exec(ctx->db,
+                 "INSERT INTO refresh_tokens (jti, user_id, issued_at, expires_at, blacklisted_at) "
+                 "VALUES (?, ?, ?, ?, ?)",
+                 DB_PARAMS(DB_TEXT(c->jti), DB_INT(c->user_id), DB_INT(c->iat), DB_INT(c->exp),
+                           DB_INT(ctx->now)),
+                 NULL);
+    if (rc == DB_ECONSTRAINT)
+        return 0; /* a concurrent use of the same foreign token won */
+    return rc == DB_OK ? 1 : -1;
+}
+
+int token_refresh(struct ctx *ctx, struct str refresh, struct token_pair *out,
+                  enum token_failure *why)
+{
+    struct jwt_claims c;
+    int rc = check_refresh(ctx, refresh, &c, why);
+    if (rc != SHOP_OK)
+        return rc;
+    if (db_begin_write(ctx->db) != DB_OK)
+        return SHOP_EDB;
+    int used = blacklist_jti(ctx, &c);
+    if (used < 0)
+        goto db_error;
+    if (used == 0) {
+        /* Reuse of a rotated token: someone else may hold the newer one.
+         * Revoke the whole family of this user. */
+        if (token_revoke_user(ctx, c.user_id) != SHOP_OK)
+            goto db_error;
+        if (db_commit(ctx->db) != DB_OK)
+            goto db_error;
+        log_warn("refresh token reuse for user %lld: revoked all its refresh tokens",
+                 (long long)c.user_id);
+        *why = TOKEN_FAIL_BLACKLISTED;
+        return SHOP_EAUTH;
+    }
+    if (token_issue_pair(ctx, c.user_id, out) != SHOP_OK)
+        goto db_error;
+    if (db_commit(ctx->db) != DB_OK)
+        goto db_error;
+    return SHOP_OK;
+db_error:
+    db_rollback(ctx->db);
+    return SHOP_EDB;
+}
+
+int token_blacklist(struct ctx *ctx, struct str refresh, enum token_failure *why)
+{
+    struct jwt_claims c;
+    int rc = check_refresh(ctx, refresh, &c, why);
+    if (rc != SHOP_OK)
+        return rc;
+    int used = blacklist_jti(ctx, &c);
+    if (used < 0)
+        return SHOP_EDB;
+    if (used == 0) {
+        *why = TOKEN_FAIL_BLACKLISTED;
+        return SHOP_EAUTH;
+    }
+    return SHOP_OK;
+}
+
+int token_revoke_user(struct ctx *ctx, int64_t user_id)
+{
+    int rc = db_exec(ctx->db,
+                     "UPDATE refresh_tokens SET blacklisted_at = ? WHERE user_id = ? AND "
+                     "blacklisted_at IS NULL",
+                     DB_PARAMS(DB_INT(ctx->now), DB_INT(user_id)), NULL);
+    return rc == DB_OK ? SHOP_OK : SHOP_EDB;
+}

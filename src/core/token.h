@@ -1,0 +1,59 @@
+/*
+ * token.h - the token lifecycle over the jwt.h codec: issuing access/refresh
+ * pairs, authenticating a request's access token, rotating and blacklisting
+ * refresh tokens, and revoking everything a user holds.
+ *
+ * Refresh tokens are recorded by jti in refresh_tokens. Rotation blacklists
+ * the used token with a conditional UPDATE, so of two concurrent refreshes
+ * with one token exactly one succeeds; presenting a blacklisted token again
+ * is treated as theft and revokes every outstanding refresh token of the
+ * user.
+ */
+#ifndef SHOPD_CORE_TOKEN_H
+#define SHOPD_CORE_TOKEN_H
+
+#include <stdint.h>
+
+#include "util/str.h"
+
+struct ctx;
+struct user;
+
+struct token_pair {
+    const char *access;  /* arena strings */
+    const char *refresh;
+};
+
+enum token_failure {
+    TOKEN_FAIL_NONE = 0,
+    TOKEN_FAIL_INVALID,     /* malformed, bad signature or alg, expired, revoked */
+    TOKEN_FAIL_WRONG_TYPE,
+    TOKEN_FAIL_BLACKLISTED, /* a used or logged-out refresh token */
+    TOKEN_FAIL_USER_NOT_FOUND,
+    TOKEN_FAIL_USER_INACTIVE,
+};
+
+/* The simplejwt message for a failure: "Token is invalid or expired",
+ * "Token has wrong type", "Token is blacklisted", "User not found",
+ * "User is inactive". */
+const char *token_failure_message(enum token_failure why);
+
+int token_issue_pair(struct ctx *ctx, int64_t user_id, struct token_pair *out);
+
+/* Verifies an access token and loads its user into *out. SHOP_EAUTH with
+ * *why set when refused: bad token, user gone or inactive, or token issued
+ * before the user's last password change. */
+int token_authenticate(struct ctx *ctx, struct str access, struct user *out,
+                       enum token_failure *why);
+
+/* Rotates: blacklists refresh and issues a new pair. SHOP_EAUTH with *why. */
+int token_refresh(struct ctx *ctx, struct str refresh, struct token_pair *out,
+                  enum token_failure *why);
+
+/* Logout: blacklists one refresh token. SHOP_EAUTH with *why when invalid. */
+int token_blacklist(struct ctx *ctx, struct str refresh, enum token_failure *why);
+
+/* Blacklists every outstanding refresh token of the user. */
+int token_revoke_user(struct ctx *ctx, int64_t user_id);
+
+#endif

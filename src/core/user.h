@@ -1,0 +1,99 @@
+/*
+ * user.h - the one users table every surface shares: lookup, registration,
+ * authentication, profile changes and password changes.
+ *
+ * Strings in struct user live in the ctx arena. Functions that hash a
+ * password (user_create, user_authenticate, user_change_password) cost tens
+ * of milliseconds and belong on the hash pool (ROUTE_SLOW).
+ */
+#ifndef SHOPD_CORE_USER_H
+#define SHOPD_CORE_USER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ctx;
+struct errors;
+
+struct user {
+    int64_t id;
+    const char *username;
+    const char *email;
+    const char *phone;      /* NULL when unset */
+    const char *first_name;
+    const char *last_name;
+    const char *birthdate;  /* YYYY-MM-DD or NULL */
+    const char *user_type;  /* "customer", "admin", "student", "staff", ... */
+    const char *password;   /* the stored hash */
+    bool is_staff;
+    bool is_superuser;
+    bool is_active;
+    bool email_verified;
+    int64_t date_joined;    /* epoch seconds */
+    int64_t last_login;     /* epoch seconds, 0 when never */
+    int64_t password_changed_us;
+};
+
+/* The one place that says who is an admin: is_staff, is_superuser or
+ * user_type "admin". */
+bool user_is_admin(const struct user *u);
+
+/* Django's EmailValidator, in short: local@domain with a dotted domain (or
+ * localhost), at most 254 characters. */
+bool user_email_valid(const char *email);
+
+int user_get(struct ctx *ctx, int64_t id, struct user *out);
+/* Case-insensitive. SHOP_ENOTFOUND when nobody has it. */
+int user_get_by_email(struct ctx *ctx, const char *email, struct user *out);
+bool user_email_taken(struct ctx *ctx, const char *email, int64_t except_id);
+
+struct user_new {
+    const char *username;   /* NULL: the email */
+    const char *email;
+    const char *password;   /* plain text; validated with the password rules */
+    const char *first_name;
+    const char *last_name;
+    const char *phone;
+    const char *birthdate;
+    const char *user_type;  /* NULL: "customer" */
+    bool is_staff;
+    bool is_superuser;
+    bool email_verified;
+};
+
+/* Validates (email format, password rules under field "password", unique
+ * email / username / phone) and inserts. SHOP_EINVAL with err filled, or
+ * SHOP_ECONFLICT with err filled when a unique value is taken (including a
+ * concurrent insert of the same email). Privilege checks are the caller's:
+ * core creates what it is asked to. */
+int user_create(struct ctx *ctx, const struct user_new *in, struct errors *err,
+                struct user *out);
+
+/* Checks email (case-insensitive) and password. SHOP_EAUTH when either is
+ * wrong; SHOP_EFORBIDDEN when they are right but the account is inactive.
+ * On success records last_login and upgrades a Django or outdated hash. */
+int user_authenticate(struct ctx *ctx, const char *email, const char *password,
+                      struct user *out);
+
+/* Fields to change; NULL leaves a field as it is. */
+struct user_patch {
+    const char *email;
+    const char *username;
+    const char *first_name;
+    const char *last_name;
+    const char *phone;
+    const char *birthdate;
+};
+
+/* Applies the patch. SHOP_ECONFLICT with err["email"] when the new email is
+ * taken; SHOP_EINVAL for a malformed value. out gets the updated user. */
+int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct errors *err,
+                struct user *out);
+
+/* Sets a new password after checking the rules (messages under
+ * new_password_field). Revokes every outstanding refresh token and makes
+ * access tokens issued before now invalid. */
+int user_set_password(struct ctx *ctx, const struct user *u, const char *new_password,
+                      const char *new_password_field, struct errors *err);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * internal.h - the per-request state private to src/http: the exchange wraps
+ * the http_request a handler sees with what the server needs to receive the
+ * body and send the reply.
+ */
+#ifndef SHOPD_HTTP_INTERNAL_H
+#define SHOPD_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "http/router.h"
+#include "util/str.h"
+
+struct json_object;
+
+enum exchange_state {
+    EX_RECEIVING, /* headers seen, body arriving */
+    EX_SUSPENDED, /* handler running on the hash pool */
+    EX_DONE,      /* reply ready, not yet queued */
+    EX_QUEUED,    /* reply handed to libmicrohttpd */
+};
+
+struct reply_header {
+    struct reply_header *next;
+    const char *name;
+    const char *value;
+};
+
+struct http_exchange {
+    struct http_request req; /* first: handlers get &ex->req */
+    enum exchange_state state;
+    struct buf body;
+    bool body_too_large;
+    struct json_object *body_obj;
+    enum router_result route_result;
+    struct router_match match;
+    int64_t start_us;
+    /* the reply */
+    bool replied;
+    int status;
+    struct json_object *reply_obj; /* serialised when queued */
+    const char *reply_type;
+    char *reply_bytes;
+    size_t reply_len;
+    struct reply_header *headers;
+};
+
+static inline struct http_exchange *exchange_of(struct http_request *req)
+{
+    return (struct http_exchange *)req;
+}
+
+/* request.c: reads the body into req according to its content type; answers
+ * 400 / 413 / 415 itself and returns false when the body cannot be used. */
+bool request_parse_body(struct http_exchange *ex);
+/* request.c: checks the Authorization header for the route; answers 401 and
+ * returns false when the route cannot run. */
+bool request_authenticate(struct http_exchange *ex);
+
+/* cors.c */
+void cors_init(const char *origins);
+void cors_free(void);
+bool cors_origin_allowed(const char *origin);
+
+#endif

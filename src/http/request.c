@@ -1,0 +1,307 @@
+/*
+ * request.c - reading a request: headers, query, route parameters, the body
+ * (JSON or form, parsed once before the handler runs), the bearer token and
+ * the authentication middleware, and DRF-style field readers.
+ *
+ * Everything returned points into the request arena or into libmicrohttpd's
+ * connection state, both valid until the request ends.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "core/token.h"
+#include "http/internal.h"
+#include "util/arena.h"
+#include "util/log.h"
+
+static void put_json(void *obj)
+{
+    json_object_put(obj);
+}
+
+struct json_object *http_body(struct http_request *req)
+{
+    struct http_exchange *ex = exchange_of(req);
+    if (ex->body_obj == NULL) {
+        ex->body_obj = json_object_new_object();
+        arena_cleanup_add(req->arena, put_json, ex->body_obj);
+    }
+    return ex->body_obj;
+}
+
+const char *http_header(struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_param(struct http_request *req, const char *name)
+{
+    for (int i = 0; i < req->n_params; i++)
+        if (strcmp(req->param_names[i], name) == 0)
+            return req->param_values[i];
+    return NULL;
+}
+
+int64_t http_param_int(struct http_request *req, const char *name)
+{
+    const char *v = http_param(req, name);
+    int64_t out = 0;
+    if (v == NULL || !str_to_int64(str_from(v), &out))
+        return -1;
+    return out;
+}
+
+struct str http_bearer_token(struct http_request *req)
+{
+    const char *h = http_header(req, "Authorization");
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+        return STR_NULL;
+    return str_trim(str_from(h + 7));
+}
+
+/* ---- body ---- */
+
+static const char *json_type_python_name(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_array:
+        return "list";
+    case json_type_string:
+        return "str";
+    case json_type_int:
+        return "int";
+    case json_type_double:
+        return "float";
+    case json_type_boolean:
+        return "bool";
+    case json_type_null:
+        return "NoneType";
+    case json_type_object:
+        return "dict";
+    }
+    return "unknown";
+}
+
+/* json-c accepts single-quoted strings even in strict mode; JSON does not.
+ * Finds a quote character outside a double-quoted string. */
+static bool has_single_quote(const char *p, size_t n)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '\'') {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_json(struct http_exchange *ex)
+{
+    struct http_request *req = &ex->req;
+    struct json_tokener *tok = json_tokener_new_ex(64);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* The terminating NUL is passed too: a bare number ("42") is complete
+     * only once the tokener sees the end of the input. */
+    const char *text = buf_cstr(&ex->body);
+    struct json_object *v = json_tokener_parse_ex(tok, text, (int)ex->body.n + 1);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t consumed = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (v != NULL)
+        arena_cleanup_add(req->arena, put_json, v);
+    if (jerr == json_tokener_continue)
+        jerr = json_tokener_error_parse_eof;
+    if (jerr == json_tokener_success && has_single_quote(text, ex->body.n))
+        jerr = json_tokener_error_parse_string;
+    if (jerr == json_tokener_success) {
+        /* Only white space may follow the value. */
+        for (size_t i = consumed; i < ex->body.n; i++) {
+            char c = ex->body.p[i];
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+                jerr = json_tokener_error_parse_unexpected;
+                break;
+            }
+        }
+    }
+    if (jerr != json_tokener_success) {
+        http_reply_detail(req, 400,
+                          arena_sprintf(req->arena, "JSON parse error - %s",
+                                        json_tokener_error_desc(jerr)));
+        return false;
+    }
+    if (!json_object_is_type(v, json_type_object)) {
+        struct json_object *list = json_object_new_array();
+        json_object_array_add(list,
+                              json_object_new_string(arena_sprintf(
+                                  req->arena, "Invalid data. Expected a dictionary, but got %s.",
+                                  json_type_python_name(v))));
+        struct json_object *obj = json_object_new_object();
+        json_object_object_add(obj, "non_field_errors", list);
+        http_reply_json(req, 400, obj);
+        return false;
+    }
+    ex->body_obj = v;
+    return true;
+}
+
+/* application/x-www-form-urlencoded: every field becomes a JSON string; a
+ * repeated field keeps its last value, as Django's QueryDict.get does. */
+static bool parse_form(struct http_exchange *ex)
+{
+    struct http_request *req = &ex->req;
+    struct json_object *obj = http_body(req);
+    char *copy = arena_strndup(req->arena, ex->body.p, ex->body.n);
+    if (strlen(copy) != ex->body.n) {
+        http_reply_detail(req, 400, "Form data must not contain NUL bytes.");
+        return false;
+    }
+    char *save = NULL;
+    for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(pair, '=');
+        char *value = "";
+        if (eq) {
+            *eq = '\0';
+            value = eq + 1;
+        }
+        for (char *p = pair; *p; p++)
+            if (*p == '+')
+                *p = ' ';
+        for (char *p = value; *p; p++)
+            if (*p == '+')
+                *p = ' ';
+        MHD_http_unescape(pair);
+        size_t vlen = MHD_http_unescape(value);
+        if (*pair == '\0')
+            continue;
+        json_object_object_add(obj, pair, json_object_new_string_len(value, (int)vlen));
+    }
+    return true;
+}
+
+bool request_parse_body(struct http_exchange *ex)
+{
+    struct http_request *req = &ex->req;
+    if (ex->body_too_large) {
+        http_reply_detail(req, 413, "Request body is too large.");
+        return false;
+    }
+    req->body = (struct str){ex->body.p, ex->body.n};
+    if (ex->body.n == 0)
+        return true;
+    const char *ct = req->content_type;
+    if (ct == NULL || strcmp(ct, "application/json") == 0 ||
+        (strlen(ct) > 5 && strcmp(ct + strlen(ct) - 5, "+json") == 0))
+        return parse_json(ex);
+    if (strcmp(ct, "application/x-www-form-urlencoded") == 0)
+        return parse_form(ex);
+    http_reply_detail(req, 415,
+                      arena_sprintf(req->arena, "Unsupported media type \"%s\" in request.", ct));
+    return false;
+}
+
+/* ---- authentication middleware ---- */
+
+bool request_authenticate(struct http_exchange *ex)
+{
+    struct http_request *req = &ex->req;
+    unsigned flags = req->route->flags;
+    if (flags & ROUTE_NO_AUTH)
+        return true;
+    const char *h = http_header(req, "Authorization");
+    if (h == NULL || strncmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\0')) {
+        /* No credentials of our kind: anonymous, which only protected routes refuse. */
+        if (flags & ROUTE_AUTH) {
+            http_reply_auth_failure(req, AUTH_MISSING);
+            return false;
+        }
+        return true;
+    }
+    struct str tok = str_trim(str_from(h + 6));
+    if (tok.n == 0 || memchr(tok.p, ' ', tok.n) != NULL) {
+        http_reply_auth_failure(req, AUTH_BAD_HEADER);
+        return false;
+    }
+    enum token_failure why = TOKEN_FAIL_NONE;
+    int rc = token_authenticate(&req->ctx, tok, &req->user, &why);
+    if (rc == SHOP_OK) {
+        req->ctx.user = &req->user;
+        return true;
+    }
+    if (rc == SHOP_EDB) {
+        http_reply_internal(req);
+        return false;
+    }
+    enum auth_failure af = AUTH_INVALID;
+    if (why == TOKEN_FAIL_WRONG_TYPE)
+        af = AUTH_WRONG_TYPE;
+    else if (why == TOKEN_FAIL_USER_NOT_FOUND)
+        af = AUTH_USER_NOT_FOUND;
+    else if (why == TOKEN_FAIL_USER_INACTIVE)
+        af = AUTH_USER_INACTIVE;
+    http_reply_auth_failure(req, af);
+    return false;
+}
+
+/* ---- DRF-style field readers ---- */
+
+bool input_present(struct json_object *obj, const char *name)
+{
+    return obj != NULL && json_object_object_get_ex(obj, name, NULL);
+}
+
+bool input_string(struct http_request *req, struct json_object *obj, const char *name,
+                  unsigned flags, const char **out, struct errors *err)
+{
+    struct json_object *v = NULL;
+    *out = NULL;
+    if (!json_object_object_get_ex(obj, name, &v)) {
+        if (flags & INPUT_REQUIRED) {
+            errors_add(err, name, "This field is required.");
+            return false;
+        }
+        return true;
+    }
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        errors_add(err, name, "This field may not be null.");
+        return false;
+    case json_type_string:
+    case json_type_int:
+    case json_type_double:
+        break;
+    default:
+        errors_add(err, name, "Not a valid string.");
+        return false;
+    }
+    size_t len = json_type_string == json_object_get_type(v) ? (size_t)json_object_get_string_len(v)
+                                                               : strlen(json_object_get_string(v));
+    struct str s = {json_object_get_string(v), len};
+    if (memchr(s.p, '\0', s.n) != NULL) {
+        errors_add(err, name, "Null characters are not allowed.");
+        return false;
+    }
+    if (flags & INPUT_TRIM)
+        s = str_trim(s);
+    if (s.n == 0 && !(flags & INPUT_ALLOW_BLANK)) {
+        errors_add(err, name, "This field may not be blank.");
+        return false;
+    }
+    *out = str_dup(req->arena, s);
+    return true;
+}
