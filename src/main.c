@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/campus/campus.h"
 #include "core/core.h"
+#include "core/job.h"
 #include "core/password.h"
 #include "core/user.h"
 #include "db/db.h"
@@ -38,6 +40,10 @@ static void usage(FILE *out)
             "  migrate               apply pending migrations and exit\n"
             "  createsuperuser --username U --email E --password P\n"
             "                        create an admin account\n"
+            "  user create --json '{...}'\n"
+            "                        create a university user (student or staff; see\n"
+            "                        docs/surfaces/campus.md for the object)\n"
+            "  worker                run only the background jobs (email) until SIGTERM\n"
             "  version               print the version\n"
             "  help                  this text\n"
             "\n");
@@ -86,21 +92,31 @@ static int cmd_migrate(void)
     return ok ? 0 : 1;
 }
 
+static void block_stop_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 static int cmd_serve(void)
 {
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    block_stop_signals(&sigs);
 
     struct config cfg;
     if (!start(&cfg)) {
         finish(&cfg);
         return 1;
     }
+    if (!job_runner_start(&cfg)) {
+        finish(&cfg);
+        return 1;
+    }
     if (!http_server_start(&cfg, api_surfaces, api_n_surfaces)) {
+        job_runner_stop();
         finish(&cfg);
         return 1;
     }
@@ -108,9 +124,71 @@ static int cmd_serve(void)
     sigwait(&sigs, &sig);
     log_info("received %s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(DRAIN_SECONDS);
+    job_runner_stop();
     finish(&cfg);
     log_info("stopped");
     return 0;
+}
+
+/* For deployments with several server processes: one or more processes run
+ * the outbox, claiming jobs so that none runs twice. */
+static int cmd_worker(void)
+{
+    sigset_t sigs;
+    block_stop_signals(&sigs);
+    struct config cfg;
+    if (!start(&cfg) || !job_runner_start(&cfg)) {
+        finish(&cfg);
+        return 1;
+    }
+    log_info("worker running");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    job_runner_stop();
+    finish(&cfg);
+    return 0;
+}
+
+/* A context for commands that change data outside a request. */
+static struct ctx cli_ctx(struct config *cfg, struct arena *a)
+{
+    struct ctx ctx = {.db = db_thread(), .arena = a, .cfg = cfg};
+    ctx.now_us = time_now_us();
+    ctx.now = ctx.now_us / 1000000;
+    return ctx;
+}
+
+static void print_errors(const struct errors *err)
+{
+    for (const struct field_error *fe = err->head; fe; fe = fe->next)
+        fprintf(stderr, "shopd: %s: %s\n", fe->field, fe->message);
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    if (argc != 4 || strcmp(argv[1], "create") != 0 || strcmp(argv[2], "--json") != 0) {
+        fprintf(stderr, "usage: shopd user create --json '{...}'\n");
+        return 2;
+    }
+    struct config cfg;
+    if (!start(&cfg)) {
+        finish(&cfg);
+        return 1;
+    }
+    struct arena *a = arena_create();
+    struct ctx ctx = cli_ctx(&cfg, a);
+    struct errors err;
+    errors_init(&err, a);
+    int64_t id = 0;
+    int rc = campus_provision_user(&ctx, argv[3], &err, &id);
+    if (rc == SHOP_OK)
+        printf("User created successfully (id %lld).\n", (long long)id);
+    else if (rc == SHOP_EDB)
+        fprintf(stderr, "shopd: the database failed; see the log\n");
+    print_errors(&err);
+    arena_destroy(a);
+    finish(&cfg);
+    return rc == SHOP_OK ? 0 : 1;
 }
 
 static int cmd_createsuperuser(int argc, char **argv)
@@ -150,9 +228,7 @@ static int cmd_createsuperuser(int argc, char **argv)
         return 1;
     }
     struct arena *a = arena_create();
-    struct ctx ctx = {.db = db_thread(), .arena = a, .cfg = &cfg};
-    ctx.now_us = time_now_us();
-    ctx.now = ctx.now_us / 1000000;
+    struct ctx ctx = cli_ctx(&cfg, a);
     struct errors err;
     errors_init(&err, a);
     struct user_new in = {
@@ -170,8 +246,7 @@ static int cmd_createsuperuser(int argc, char **argv)
         printf("Superuser created successfully (id %lld).\n", (long long)u.id);
     else if (rc == SHOP_EDB)
         fprintf(stderr, "shopd: the database failed; see the log\n");
-    for (const struct field_error *fe = err.head; fe; fe = fe->next)
-        fprintf(stderr, "shopd: %s: %s\n", fe->field, fe->message);
+    print_errors(&err);
     arena_destroy(a);
     finish(&cfg);
     return rc == SHOP_OK ? 0 : 1;
@@ -190,6 +265,10 @@ int main(int argc, char **argv)
         return cmd_migrate();
     if (strcmp(cmd, "createsuperuser") == 0)
         return cmd_createsuperuser(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return cmd_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0)
+        return cmd_worker();
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("shopd %s\n", SHOPD_VERSION);
         return 0;

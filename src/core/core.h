@@ -67,4 +67,11 @@ struct ctx {
     const char *client_ip;   /* may be NULL */
 };
 
+/* A write transaction that joins the caller's when one is open: *own says
+ * whether this call began it. core_tx_end commits (rc == SHOP_OK) or rolls
+ * back what core_tx_begin began, and returns rc, or SHOP_EDB when the
+ * commit fails; a joined transaction is left to its owner. */
+int core_tx_begin(struct ctx *ctx, bool *own);
+int core_tx_end(struct ctx *ctx, bool own, int rc);
+
 #endif

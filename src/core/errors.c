@@ -1,11 +1,13 @@
 /*
  * errors.c - the errors object of core.h: an arena-allocated list of
- * (field, message, code) in the order problems were found.
+ * (field, message, code) in the order problems were found; and the joinable
+ * write transaction of core.h.
  */
 #include "core/core.h"
 
 #include <string.h>
 
+#include "db/db.h"
 #include "util/arena.h"
 
 void errors_init(struct errors *e, struct arena *a)
@@ -41,4 +43,23 @@ bool errors_has(const struct errors *e, const char *field)
         if (strcmp(fe->field, field) == 0)
             return true;
     return false;
+}
+
+int core_tx_begin(struct ctx *ctx, bool *own)
+{
+    *own = !db_in_transaction(ctx->db);
+    if (*own && db_begin_write(ctx->db) != DB_OK)
+        return SHOP_EDB;
+    return SHOP_OK;
+}
+
+int core_tx_end(struct ctx *ctx, bool own, int rc)
+{
+    if (!own)
+        return rc;
+    if (rc == SHOP_OK && db_commit(ctx->db) != DB_OK)
+        rc = SHOP_EDB;
+    if (rc != SHOP_OK)
+        db_rollback(ctx->db);
+    return rc;
 }

@@ -39,7 +39,15 @@ static const char hex_digits[] = "0123456789abcdef";
 
 const char *jwt_type_name(enum jwt_type type)
 {
-    return type == JWT_REFRESH ? "refresh" : "access";
+    switch (type) {
+    case JWT_REFRESH:
+        return "refresh";
+    case JWT_VERIFICATION:
+        return "verification";
+    case JWT_ACCESS:
+        break;
+    }
+    return "access";
 }
 
 static void sign(struct str key, const char *data, size_t n, unsigned char mac[MAC_LEN])
@@ -222,7 +230,7 @@ static int64_t issued_us_from(const char *jti, int64_t iat)
 }
 
 /* Fills claims from a verified payload. *type_known is false when
- * token_type is neither "access" nor "refresh". */
+ * token_type is none of "access", "refresh", "verification". */
 static bool read_claims(struct json_object *payload, struct jwt_claims *claims, bool *type_known)
 {
     struct json_object *type, *jti;
@@ -234,6 +242,8 @@ static bool read_claims(struct json_object *payload, struct jwt_claims *claims, 
         claims->type = JWT_ACCESS;
     else if (json_string_is(type, "refresh"))
         claims->type = JWT_REFRESH;
+    else if (json_string_is(type, "verification"))
+        claims->type = JWT_VERIFICATION;
     else
         *type_known = false;
 

@@ -24,7 +24,9 @@
 
 struct arena;
 
-enum jwt_type { JWT_ACCESS, JWT_REFRESH };
+/* JWT_VERIFICATION: shopd's own type, given to a user who logs in before
+ * verifying the email; it opens only the resend-verification endpoint. */
+enum jwt_type { JWT_ACCESS, JWT_REFRESH, JWT_VERIFICATION };
 
 struct jwt_claims {
     enum jwt_type type;
@@ -58,6 +60,6 @@ char *jwt_encode(struct arena *a, struct str key, const struct jwt_claims *claim
 enum jwt_result jwt_decode(struct arena *a, struct str key, struct str token,
                            enum jwt_type expected, int64_t now, struct jwt_claims *claims);
 
-const char *jwt_type_name(enum jwt_type type); /* "access" / "refresh" */
+const char *jwt_type_name(enum jwt_type type); /* "access" / "refresh" / "verification" */
 
 #endif

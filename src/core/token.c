@@ -63,16 +63,18 @@ static enum token_failure failure_of(enum jwt_result r)
     return r == JWT_WRONG_TYPE ? TOKEN_FAIL_WRONG_TYPE : TOKEN_FAIL_INVALID;
 }
 
-int token_authenticate(struct ctx *ctx, struct str access, struct user *out,
-                       enum token_failure *why)
+const char *token_issue_verification(struct ctx *ctx, int64_t user_id)
 {
     struct jwt_claims c;
-    enum jwt_result r = jwt_decode(ctx->arena, secret(ctx), access, JWT_ACCESS, ctx->now, &c);
-    if (r != JWT_OK) {
-        *why = failure_of(r);
-        return SHOP_EAUTH;
-    }
-    int rc = user_get(ctx, c.user_id, out);
+    jwt_new_claims(&c, JWT_VERIFICATION, user_id, ctx->now_us, ctx->cfg->access_token_lifetime);
+    return jwt_encode(ctx->arena, secret(ctx), &c);
+}
+
+/* Loads the token's user and checks it may still act. */
+static int load_token_user(struct ctx *ctx, const struct jwt_claims *c, struct user *out,
+                           enum token_failure *why)
+{
+    int rc = user_get(ctx, c->user_id, out);
     if (rc == SHOP_ENOTFOUND) {
         *why = TOKEN_FAIL_USER_NOT_FOUND;
         return SHOP_EAUTH;
@@ -83,11 +85,38 @@ int token_authenticate(struct ctx *ctx, struct str access, struct user *out,
         *why = TOKEN_FAIL_USER_INACTIVE;
         return SHOP_EAUTH;
     }
-    if (c.issued_us < out->password_changed_us) {
+    if (c->issued_us < out->password_changed_us) {
         *why = TOKEN_FAIL_INVALID;
         return SHOP_EAUTH;
     }
     return SHOP_OK;
+}
+
+int token_authenticate(struct ctx *ctx, struct str access, struct user *out,
+                       enum token_failure *why)
+{
+    struct jwt_claims c;
+    enum jwt_result r = jwt_decode(ctx->arena, secret(ctx), access, JWT_ACCESS, ctx->now, &c);
+    if (r != JWT_OK) {
+        *why = failure_of(r);
+        return SHOP_EAUTH;
+    }
+    return load_token_user(ctx, &c, out, why);
+}
+
+int token_authenticate_verification(struct ctx *ctx, struct str token, struct user *out,
+                                    enum token_failure *why)
+{
+    struct jwt_claims c;
+    enum jwt_result r =
+        jwt_decode(ctx->arena, secret(ctx), token, JWT_VERIFICATION, ctx->now, &c);
+    if (r == JWT_WRONG_TYPE && c.type == JWT_ACCESS)
+        return token_authenticate(ctx, token, out, why);
+    if (r != JWT_OK) {
+        *why = failure_of(r);
+        return SHOP_EAUTH;
+    }
+    return load_token_user(ctx, &c, out, why);
 }
 
 /* Decodes a refresh token and checks its user. */
@@ -174,18 +203,88 @@ db_error:
     return SHOP_EDB;
 }
 
-int token_blacklist(struct ctx *ctx, struct str refresh, enum token_failure *why)
+int token_refresh_access(struct ctx *ctx, struct str refresh, const char **access,
+                         enum token_failure *why)
 {
     struct jwt_claims c;
     int rc = check_refresh(ctx, refresh, &c, why);
     if (rc != SHOP_OK)
         return rc;
+    int64_t blacklisted = 0;
+    rc = db_query_int(ctx->db, "SELECT blacklisted_at FROM refresh_tokens WHERE jti = ?",
+                      DB_PARAMS(DB_TEXT(c.jti)), &blacklisted);
+    if (rc == DB_ROW && blacklisted != 0) {
+        *why = TOKEN_FAIL_BLACKLISTED;
+        return SHOP_EAUTH;
+    }
+    if (rc != DB_ROW && rc != DB_DONE)
+        return SHOP_EDB;
+    struct jwt_claims a;
+    jwt_new_claims(&a, JWT_ACCESS, c.user_id, ctx->now_us, ctx->cfg->access_token_lifetime);
+    *access = jwt_encode(ctx->arena, secret(ctx), &a);
+    return SHOP_OK;
+}
+
+static int blacklist_checked(struct ctx *ctx, struct str refresh, int64_t owner_id,
+                             enum token_failure *why)
+{
+    struct jwt_claims c;
+    int rc = check_refresh(ctx, refresh, &c, why);
+    if (rc != SHOP_OK)
+        return rc;
+    if (owner_id > 0 && c.user_id != owner_id) {
+        *why = TOKEN_FAIL_INVALID;
+        return SHOP_EAUTH;
+    }
     int used = blacklist_jti(ctx, &c);
     if (used < 0)
         return SHOP_EDB;
     if (used == 0) {
         *why = TOKEN_FAIL_BLACKLISTED;
         return SHOP_EAUTH;
+    }
+    return SHOP_OK;
+}
+
+int token_blacklist(struct ctx *ctx, struct str refresh, enum token_failure *why)
+{
+    return blacklist_checked(ctx, refresh, 0, why);
+}
+
+int token_logout(struct ctx *ctx, struct str refresh, int64_t owner_id, enum token_failure *why)
+{
+    return blacklist_checked(ctx, refresh, owner_id, why);
+}
+
+int token_verify(struct ctx *ctx, struct str token, enum token_failure *why)
+{
+    static const enum jwt_type types[] = {JWT_ACCESS, JWT_REFRESH, JWT_VERIFICATION};
+    struct jwt_claims c;
+    enum jwt_result r = JWT_MALFORMED;
+    /* The type is whatever the token says: try each; only WRONG_TYPE moves on. */
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        r = jwt_decode(ctx->arena, secret(ctx), token, types[i], ctx->now, &c);
+        if (r != JWT_WRONG_TYPE)
+            break;
+    }
+    if (r != JWT_OK) {
+        *why = TOKEN_FAIL_INVALID;
+        return SHOP_EAUTH;
+    }
+    struct user u;
+    int rc = load_token_user(ctx, &c, &u, why);
+    if (rc != SHOP_OK)
+        return rc;
+    if (c.type == JWT_REFRESH) {
+        int64_t blacklisted = 0;
+        rc = db_query_int(ctx->db, "SELECT blacklisted_at FROM refresh_tokens WHERE jti = ?",
+                          DB_PARAMS(DB_TEXT(c.jti)), &blacklisted);
+        if (rc != DB_ROW && rc != DB_DONE)
+            return SHOP_EDB;
+        if (rc == DB_ROW && blacklisted != 0) {
+            *why = TOKEN_FAIL_BLACKLISTED;
+            return SHOP_EAUTH;
+        }
     }
     return SHOP_OK;
 }

@@ -10,6 +10,8 @@
 #include "core/core.h"
 #include "core/password.h"
 #include "core/token.h"
+#include "core/verify.h"
+#include "core/address.h"
 #include "db/db.h"
 #include "util/arena.h"
 #include "util/log.h"
@@ -19,7 +21,7 @@
 #define USER_COLUMNS                                                                          \
     "id, username, email, phone, password, first_name, last_name, birthdate, user_type, "     \
     "is_staff, is_superuser, is_active, email_verified, date_joined, last_login, "            \
-    "password_changed_us"
+    "password_changed_us, verification_sent_at"
 
 static const char *col_dup(struct ctx *ctx, struct db_res *res, int col)
 {
@@ -45,6 +47,7 @@ static void read_user(struct ctx *ctx, struct db_res *res, struct user *u)
     u->date_joined = db_col_int(res, 13);
     u->last_login = db_col_int(res, 14);
     u->password_changed_us = db_col_int(res, 15);
+    u->verification_sent_at = db_col_int(res, 16);
 }
 
 /* Runs a query expected to return at most one user. */
@@ -150,7 +153,7 @@ bool user_email_taken(struct ctx *ctx, const char *email, int64_t except_id)
     return rc == DB_ROW;
 }
 
-static bool username_taken(struct ctx *ctx, const char *username, int64_t except_id)
+bool user_username_taken(struct ctx *ctx, const char *username, int64_t except_id)
 {
     int64_t id;
     return db_query_int(ctx->db,
@@ -158,7 +161,7 @@ static bool username_taken(struct ctx *ctx, const char *username, int64_t except
                         DB_PARAMS(DB_TEXT(username), DB_INT(except_id)), &id) == DB_ROW;
 }
 
-static bool phone_taken(struct ctx *ctx, const char *phone, int64_t except_id)
+bool user_phone_taken(struct ctx *ctx, const char *phone, int64_t except_id)
 {
     int64_t id;
     return db_query_int(ctx->db, "SELECT id FROM users WHERE phone = ? AND id <> ?",
@@ -171,44 +174,66 @@ static void explain_conflict(struct ctx *ctx, const char *email, const char *use
 {
     if (email && user_email_taken(ctx, email, except_id))
         errors_add(err, "email", "A user with this email already exists.");
-    else if (username && username_taken(ctx, username, except_id))
+    else if (username && user_username_taken(ctx, username, except_id))
         errors_add(err, "username", "A user with that username already exists.");
-    else if (phone && phone_taken(ctx, phone, except_id))
+    else if (phone && user_phone_taken(ctx, phone, except_id))
         errors_add(err, "phone", "A user with this phone number already exists.");
     else
         errors_add(err, "email", "A user with this email already exists.");
 }
 
-int user_create(struct ctx *ctx, const struct user_new *in, struct errors *err, struct user *out)
+static bool validate_new(struct ctx *ctx, const struct user_new *in, struct errors *err,
+                         bool *conflict)
 {
     const char *username = in->username ? in->username : in->email;
-    bool malformed = false, conflict = false;
+    bool malformed = false;
     if (!user_email_valid(in->email)) {
         errors_add(err, "email", "Enter a valid email address.");
         malformed = true;
     } else if (user_email_taken(ctx, in->email, 0)) {
         errors_add(err, "email", "A user with this email already exists.");
-        conflict = true;
+        *conflict = true;
     }
-    if (in->username && username_taken(ctx, in->username, 0)) {
+    if (in->username && user_username_taken(ctx, in->username, 0)) {
         errors_add(err, "username", "A user with that username already exists.");
-        conflict = true;
+        *conflict = true;
     }
-    if (in->phone && phone_taken(ctx, in->phone, 0)) {
+    if (in->phone && !user_phone_valid(in->phone)) {
+        errors_add(err, "phone",
+                   "Enter a valid phone number in international format (+919876543210).");
+        malformed = true;
+    } else if (in->phone && user_phone_taken(ctx, in->phone, 0)) {
         errors_add(err, "phone", "A user with this phone number already exists.");
-        conflict = true;
+        *conflict = true;
+    }
+    int y, m, d;
+    if (in->birthdate && !time_parse_date(in->birthdate, &y, &m, &d)) {
+        errors_add(err, "birthdate",
+                   "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.");
+        malformed = true;
+    }
+    for (size_t i = 0; i < in->n_addresses; i++) {
+        struct errors aerr;
+        errors_init(&aerr, ctx->arena);
+        if (!address_validate(&in->addresses[i], true, &aerr)) {
+            for (const struct field_error *fe = aerr.head; fe; fe = fe->next)
+                errors_add(err, "addresses",
+                           arena_sprintf(ctx->arena, "Address %zu: %s: %s", i + 1, fe->field,
+                                         fe->message));
+            malformed = true;
+        }
     }
     struct password_attrs attrs = {username, in->email, in->first_name, in->last_name};
     if (!password_validate(in->password, &attrs, err, "password"))
         malformed = true;
-    if (malformed)
-        return SHOP_EINVAL;
-    if (conflict)
-        return SHOP_ECONFLICT;
+    return !malformed;
+}
 
-    char hash[PASSWORD_HASH_MAX];
-    if (password_hash(in->password, hash) != 0)
-        return SHOP_EDB;
+/* The insert, the addresses and the verification email: one transaction. */
+static int insert_user(struct ctx *ctx, const struct user_new *in, const char *hash,
+                       struct user *out)
+{
+    const char *username = in->username ? in->username : in->email;
     struct db_res *res;
     int rc = db_query(
         ctx->db,
@@ -222,30 +247,69 @@ int user_create(struct ctx *ctx, const struct user_new *in, struct errors *err, 
                   DB_BOOL(in->is_superuser), DB_BOOL(in->email_verified), DB_INT(ctx->now),
                   DB_INT(0)),
         &res);
-    secure_wipe(hash, sizeof(hash));
-    if (rc == DB_ECONSTRAINT) {
-        explain_conflict(ctx, in->email, in->username, in->phone, 0, err);
-        return SHOP_ECONFLICT;
-    }
     if (rc != DB_OK)
-        return SHOP_EDB;
+        return rc == DB_ECONSTRAINT ? SHOP_ECONFLICT : SHOP_EDB;
     rc = db_next(res);
     if (rc == DB_ROW)
         read_user(ctx, res, out);
     db_res_close(res);
-    if (rc == DB_ECONSTRAINT) {
-        explain_conflict(ctx, in->email, in->username, in->phone, 0, err);
-        return SHOP_ECONFLICT;
-    }
-    return rc == DB_ROW ? SHOP_OK : SHOP_EDB;
+    if (rc != DB_ROW)
+        return rc == DB_ECONSTRAINT ? SHOP_ECONFLICT : SHOP_EDB;
+    for (size_t i = 0; i < in->n_addresses; i++)
+        if (address_insert(ctx, out->id, &in->addresses[i], NULL) != SHOP_OK)
+            return SHOP_EDB;
+    if (!in->email_verified && verify_send_email(ctx, out) != SHOP_OK)
+        return SHOP_EDB;
+    return SHOP_OK;
 }
 
-int user_authenticate(struct ctx *ctx, const char *email, const char *password, struct user *out)
+int user_create(struct ctx *ctx, const struct user_new *in, struct errors *err, struct user *out)
 {
-    int rc = user_get_by_email(ctx, email, out);
+    bool conflict = false;
+    if (!validate_new(ctx, in, err, &conflict))
+        return SHOP_EINVAL;
+    if (conflict)
+        return SHOP_ECONFLICT;
+
+    /* Hash before taking the write lock: it is the slow part. */
+    char hash[PASSWORD_HASH_MAX];
+    if (password_hash(in->password, hash) != 0)
+        return SHOP_EDB;
+    bool own;
+    int rc = core_tx_begin(ctx, &own);
+    if (rc != SHOP_OK)
+        goto out;
+    rc = core_tx_end(ctx, own, insert_user(ctx, in, hash, out));
+    if (rc == SHOP_ECONFLICT)
+        /* A concurrent registration took the value between check and insert. */
+        explain_conflict(ctx, in->email, in->username, in->phone, 0, err);
+out:
+    secure_wipe(hash, sizeof(hash));
+    return rc;
+}
+
+int user_get_by_login(struct ctx *ctx, const char *login, unsigned by, struct user *out)
+{
+    int rc = SHOP_ENOTFOUND;
+    if ((by & USER_BY_EMAIL) && strchr(login, '@') != NULL)
+        rc = user_get_by_email(ctx, login, out);
+    if (rc == SHOP_ENOTFOUND && (by & USER_BY_USERNAME))
+        rc = fetch_one(ctx,
+                       "SELECT " USER_COLUMNS " FROM users WHERE lower(username) = lower(?)",
+                       DB_PARAMS(DB_TEXT(login)), out);
+    if (rc == SHOP_ENOTFOUND && (by & USER_BY_PHONE) && login[0] == '+')
+        rc = fetch_one(ctx, "SELECT " USER_COLUMNS " FROM users WHERE phone = ?",
+                       DB_PARAMS(DB_TEXT(login)), out);
+    return rc;
+}
+
+int user_authenticate(struct ctx *ctx, const char *login, unsigned by, const char *password,
+                      struct user *out)
+{
+    int rc = user_get_by_login(ctx, login, by, out);
     if (rc == SHOP_ENOTFOUND) {
         /* Spend the time a real check costs, so response time does not tell
-         * which emails are registered. */
+         * which accounts exist. */
         char dummy[PASSWORD_HASH_MAX];
         password_hash(password, dummy);
         return SHOP_EAUTH;
@@ -266,10 +330,28 @@ int user_authenticate(struct ctx *ctx, const char *email, const char *password, 
         }
         secure_wipe(hash, sizeof(hash));
     }
+    if ((by & USER_REQUIRE_VERIFIED) && !out->email_verified)
+        return SHOP_OK; /* refused by the caller: no login happens */
     db_exec(ctx->db, "UPDATE users SET last_login = ? WHERE id = ?",
             DB_PARAMS(DB_INT(ctx->now), DB_INT(out->id)), NULL);
     out->last_login = ctx->now;
     return SHOP_OK;
+}
+
+int user_set_email_verified(struct ctx *ctx, int64_t user_id)
+{
+    return db_exec(ctx->db, "UPDATE users SET email_verified = TRUE WHERE id = ?",
+                   DB_PARAMS(DB_INT(user_id)), NULL) == DB_OK
+               ? SHOP_OK
+               : SHOP_EDB;
+}
+
+bool user_phone_valid(const char *phone)
+{
+    if (phone == NULL || phone[0] != '+' || phone[1] < '1' || phone[1] > '9')
+        return false;
+    size_t digits = strspn(phone + 1, "0123456789");
+    return phone[1 + digits] == '\0' && digits >= 8 && digits <= 15;
 }
 
 int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct errors *err,
@@ -279,7 +361,12 @@ int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct 
         errors_add(err, "email", "Enter a valid email address.");
         return SHOP_EINVAL;
     }
-    if (p->birthdate) {
+    if (p->phone && *p->phone && !user_phone_valid(p->phone)) {
+        errors_add(err, "phone",
+                   "Enter a valid phone number in international format (+919876543210).");
+        return SHOP_EINVAL;
+    }
+    if (p->birthdate && *p->birthdate) {
         int y, m, d;
         if (!time_parse_date(p->birthdate, &y, &m, &d)) {
             errors_add(err, "birthdate",
@@ -291,16 +378,31 @@ int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct 
         errors_add(err, "email", "This email is already in use.");
         return SHOP_ECONFLICT;
     }
-    /* COALESCE keeps the stored value for every field the patch leaves NULL. */
+    /* COALESCE keeps the stored value for every field the patch leaves NULL.
+     * A new email address is unverified until its owner proves it. */
+    bool own;
+    if (core_tx_begin(ctx, &own) != SHOP_OK)
+        return SHOP_EDB;
+    struct user before;
+    int rc = user_get(ctx, id, &before) == SHOP_OK ? DB_OK : DB_ERR;
+    bool email_changed = rc == DB_OK && p->email && !str_case_eq(str_from(p->email),
+                                                                 str_from(before.email));
     struct db_res *res;
-    int rc = db_query(ctx->db,
+    if (rc == DB_OK)
+        rc = db_query(ctx->db,
                       "UPDATE users SET email = COALESCE(?, email), username = COALESCE(?, "
                       "username), first_name = COALESCE(?, first_name), last_name = COALESCE(?, "
-                      "last_name), phone = COALESCE(?, phone), birthdate = COALESCE(?, birthdate) "
-                      "WHERE id = ? RETURNING " USER_COLUMNS,
+                      "last_name), "
+                      /* phone and birthdate: NULL keeps, "" clears (NULL: no phone
+                       * is not a phone shared by every user without one) */
+                      "phone = CASE WHEN CAST(? AS TEXT) IS NULL THEN phone ELSE "
+                      "NULLIF(CAST(? AS TEXT), '') END, birthdate = CASE WHEN CAST(? AS TEXT) IS "
+                      "NULL THEN birthdate ELSE NULLIF(CAST(? AS TEXT), '') END, "
+                      "email_verified = (email_verified AND ?) WHERE id = ? RETURNING " USER_COLUMNS,
                       DB_PARAMS(DB_TEXT(p->email), DB_TEXT(p->username), DB_TEXT(p->first_name),
-                                DB_TEXT(p->last_name), DB_TEXT(p->phone), DB_TEXT(p->birthdate),
-                                DB_INT(id)),
+                                DB_TEXT(p->last_name), DB_TEXT(p->phone), DB_TEXT(p->phone),
+                                DB_TEXT(p->birthdate), DB_TEXT(p->birthdate),
+                                DB_BOOL(!email_changed), DB_INT(id)),
                       &res);
     if (rc == DB_OK) {
         rc = db_next(res);
@@ -308,6 +410,9 @@ int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct 
             read_user(ctx, res, out);
         db_res_close(res);
     }
+    if (rc == DB_ROW && email_changed && verify_send_email(ctx, out) != SHOP_OK)
+        rc = DB_ERR;
+    core_tx_end(ctx, own, rc == DB_ROW ? SHOP_OK : SHOP_EDB);
     if (rc == DB_ECONSTRAINT) {
         if (p->email && user_email_taken(ctx, p->email, id))
             errors_add(err, "email", "This email is already in use.");
@@ -332,14 +437,18 @@ int user_set_password(struct ctx *ctx, const struct user *u, const char *new_pas
     int status = SHOP_EDB;
     if (db_begin_write(ctx->db) != DB_OK)
         goto out;
-    /* Tokens issued before this instant stop working; one issued in this
-     * same microsecond after the commit carries a later jti time. */
+    /* Tokens issued before the cutoff stop working, including those of a
+     * concurrent request that read this same microsecond. */
+    int64_t cutoff = ctx->now_us + 1;
     if (db_exec(ctx->db, "UPDATE users SET password = ?, password_changed_us = ? WHERE id = ?",
-                DB_PARAMS(DB_TEXT(hash), DB_INT(ctx->now_us + 1), DB_INT(u->id)), NULL) != DB_OK ||
+                DB_PARAMS(DB_TEXT(hash), DB_INT(cutoff), DB_INT(u->id)), NULL) != DB_OK ||
         token_revoke_user(ctx, u->id) != SHOP_OK || db_commit(ctx->db) != DB_OK) {
         db_rollback(ctx->db);
         goto out;
     }
+    /* This request's clock moves to the cutoff, so tokens it issues after
+     * the change (a reset that logs the user in) are valid. */
+    ctx->now_us = cutoff;
     status = SHOP_OK;
 out:
     secure_wipe(hash, sizeof(hash));

@@ -32,6 +32,9 @@ enum route_flags {
     ROUTE_AUTH = 1u << 0,    /* a valid access token is required */
     ROUTE_SLOW = 1u << 1,    /* runs on the hash pool (hashes a password) */
     ROUTE_NO_AUTH = 1u << 2, /* ignore any Authorization header (token endpoints) */
+    ROUTE_UPLOAD = 1u << 3,  /* multipart/form-data accepted; body up to SHOPD_MAX_UPLOAD_BYTES */
+    ROUTE_VERIFICATION = 1u << 4, /* a verification token authenticates too (resend email) */
+    ROUTE_VERIFIED = 1u << 5, /* the user's email must be verified (403 otherwise) */
 };
 
 /* One row of a surface's route table. pattern is relative to the surface's
@@ -42,6 +45,7 @@ struct route {
     const char *pattern;
     http_handler handler;
     unsigned flags;
+    const char *ratelimit; /* name of a rule group in ratelimit.c, or NULL */
 };
 
 enum auth_failure {
@@ -62,6 +66,22 @@ struct http_surface {
     const struct route *routes;
     size_t n_routes;
     void (*render_auth_failure)(struct http_request *req, enum auth_failure why);
+    /* Answers the http layer gives in the surface's error shape, with a
+     * code: 400 PARSE_ERROR, 403 EMAIL_NOT_VERIFIED, 404 NOT_FOUND (also for
+     * unknown paths under the mount), 405 METHOD_NOT_ALLOWED, 413
+     * PAYLOAD_TOO_LARGE, 415 UNSUPPORTED_MEDIA_TYPE, 429 RATE_LIMITED, 500
+     * SERVER_ERROR, 503 SERVICE_UNAVAILABLE. NULL: {"detail": message}. */
+    void (*render_error)(struct http_request *req, int status, const char *code,
+                         const char *message);
+};
+
+/* A file from a multipart/form-data body. */
+struct http_file {
+    const char *field;
+    const char *filename;     /* as the client named it; never trusted as a path */
+    const char *content_type; /* as the client declared it; never trusted */
+    const unsigned char *data;
+    size_t len;
 };
 
 #define HTTP_MAX_PARAMS 6
@@ -94,6 +114,16 @@ const char *http_query(struct http_request *req, const char *name);
 /* Route parameters by name; http_param_int is only valid for <int:...>. */
 const char *http_param(struct http_request *req, const char *name);
 int64_t http_param_int(struct http_request *req, const char *name);
+/* A file field of a multipart body (ROUTE_UPLOAD routes); NULL when absent.
+ * The other multipart fields appear in http_body as strings. */
+const struct http_file *http_file(struct http_request *req, const char *field);
+/* After the rate limiter ran: how many more requests the tightest rule of the
+ * route allows in its window (-1 when the route has no rule). */
+int64_t http_ratelimit_remaining(struct http_request *req);
+/* The same for one named rule of the route's group (-1: not applied). */
+int64_t http_ratelimit_remaining_rule(struct http_request *req, const char *rule);
+/* The client's address as text ("127.0.0.1"). */
+const char *http_client_ip(struct http_request *req);
 /* The bearer token from the Authorization header (STR_NULL when absent). */
 struct str http_bearer_token(struct http_request *req);
 
@@ -109,8 +139,13 @@ void http_reply_bytes(struct http_request *req, int status, const char *content_
 /* Adds a response header (name and value are copied). Call before or after
  * the reply; both work until the handler returns. */
 void http_add_header(struct http_request *req, const char *name, const char *value);
-/* The 500 every storage failure becomes: {"detail": "Internal server error."}. */
+/* The 500 every storage failure becomes, in the surface's error shape
+ * ({"detail": "Internal server error."} by default). */
 void http_reply_internal(struct http_request *req);
+/* An error the http layer gives on a surface's behalf (429, 403 ...), in the
+ * surface's shape (render_error) or as {"detail": message}. */
+void http_reply_error(struct http_request *req, int status, const char *code,
+                      const char *message);
 /* The default answer for an authentication failure, in the surface's shape. */
 void http_reply_auth_failure(struct http_request *req, enum auth_failure why);
 

@@ -45,6 +45,14 @@ struct http_exchange {
     char *reply_bytes;
     size_t reply_len;
     struct reply_header *headers;
+    /* multipart files (ROUTE_UPLOAD) */
+    struct http_file *files;
+    size_t n_files;
+    int64_t ratelimit_remaining;
+#define RATELIMIT_MAX_RULES 4
+    int n_rl;
+    const char *rl_names[RATELIMIT_MAX_RULES];
+    int64_t rl_remaining[RATELIMIT_MAX_RULES];
 };
 
 static inline struct http_exchange *exchange_of(struct http_request *req)
@@ -58,6 +66,19 @@ bool request_parse_body(struct http_exchange *ex);
 /* request.c: checks the Authorization header for the route; answers 401 and
  * returns false when the route cannot run. */
 bool request_authenticate(struct http_exchange *ex);
+
+/* request.c: for ROUTE_VERIFIED routes, answers 403 and returns false
+ * when the user's email is not verified. */
+bool request_require_verified(struct http_exchange *ex);
+
+/* ratelimit.c: applies SHOPD_RATE_LIMITS once at start; then checks the
+ * route's rules, answering 429 with Retry-After and returning false when a
+ * limit is reached. */
+void ratelimit_configure(const char *overrides);
+bool ratelimit_check(struct http_exchange *ex);
+
+/* media.c: GET /media/<folder>/<file> */
+void media_serve(struct http_request *req);
 
 /* cors.c */
 void cors_init(const char *origins);

@@ -140,9 +140,17 @@ static bool parse_json(struct http_exchange *ex)
         }
     }
     if (jerr != json_tokener_success) {
-        http_reply_detail(req, 400,
-                          arena_sprintf(req->arena, "JSON parse error - %s",
-                                        json_tokener_error_desc(jerr)));
+        http_reply_error(req, 400, "PARSE_ERROR",
+                         arena_sprintf(req->arena, "JSON parse error - %s",
+                                       json_tokener_error_desc(jerr)));
+        return false;
+    }
+    if (!json_object_is_type(v, json_type_object) && req->surface &&
+        req->surface->render_error) {
+        http_reply_error(req, 400, "PARSE_ERROR",
+                         arena_sprintf(req->arena,
+                                       "Invalid data. Expected a dictionary, but got %s.",
+                                       json_type_python_name(v)));
         return false;
     }
     if (!json_object_is_type(v, json_type_object)) {
@@ -168,13 +176,14 @@ static bool parse_form(struct http_exchange *ex)
     struct json_object *obj = http_body(req);
     char *copy = arena_strndup(req->arena, ex->body.p, ex->body.n);
     if (strlen(copy) != ex->body.n) {
-        http_reply_detail(req, 400, "Form data must not contain NUL bytes.");
+        http_reply_error(req, 400, "PARSE_ERROR", "Form data must not contain NUL bytes.");
         return false;
     }
     char *save = NULL;
     for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(pair, '=');
-        char *value = "";
+        char empty[1] = ""; /* MHD_http_unescape writes: never a literal */
+        char *value = empty;
         if (eq) {
             *eq = '\0';
             value = eq + 1;
@@ -194,11 +203,121 @@ static bool parse_form(struct http_exchange *ex)
     return true;
 }
 
+/* ---- multipart/form-data (ROUTE_UPLOAD) ---- */
+
+struct multipart_part {
+    struct multipart_part *next;
+    char *key;
+    char *filename; /* NULL: a plain field */
+    char *content_type;
+    struct buf data;
+};
+
+struct multipart_state {
+    struct http_exchange *ex;
+    struct multipart_part *head, *tail;
+};
+
+static void free_part_data(void *data)
+{
+    buf_free(&((struct multipart_part *)data)->data);
+}
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *content_type,
+                               const char *transfer_encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    struct multipart_state *st = cls;
+    struct arena *a = st->ex->req.arena;
+    struct multipart_part *p = st->tail;
+    /* A part longer than the processor's buffer arrives in pieces with the
+     * same key and a growing offset. */
+    if (p == NULL || off == 0 || strcmp(p->key, key) != 0) {
+        p = arena_zalloc(a, sizeof(*p));
+        p->key = arena_strdup(a, key ? key : "");
+        p->filename = filename ? arena_strdup(a, filename) : NULL;
+        p->content_type = content_type ? arena_strdup(a, content_type) : NULL;
+        buf_init(&p->data);
+        arena_cleanup_add(a, free_part_data, p);
+        if (st->tail)
+            st->tail->next = p;
+        else
+            st->head = p;
+        st->tail = p;
+    }
+    if (size)
+        buf_append(&p->data, data, size);
+    return MHD_YES;
+}
+
+static bool parse_multipart(struct http_exchange *ex)
+{
+    struct http_request *req = &ex->req;
+    if (!(req->route->flags & ROUTE_UPLOAD)) {
+        http_reply_error(req, 415, "UNSUPPORTED_MEDIA_TYPE",
+                         "Unsupported media type \"multipart/form-data\" in request.");
+        return false;
+    }
+    struct multipart_state st = {.ex = ex};
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(req->conn, 64 * 1024, on_part, &st);
+    if (pp == NULL) {
+        http_reply_error(req, 400, "PARSE_ERROR",
+                         "Multipart form parse error - Invalid boundary in multipart: None");
+        return false;
+    }
+    enum MHD_Result rc = MHD_post_process(pp, ex->body.p, ex->body.n);
+    MHD_destroy_post_processor(pp);
+    if (rc != MHD_YES) {
+        http_reply_error(req, 400, "PARSE_ERROR", "Multipart form parse error.");
+        return false;
+    }
+    struct json_object *obj = http_body(req);
+    size_t n_files = 0;
+    for (struct multipart_part *p = st.head; p; p = p->next)
+        n_files += p->filename != NULL;
+    ex->files = arena_zalloc(req->arena, (n_files ? n_files : 1) * sizeof(*ex->files));
+    for (struct multipart_part *p = st.head; p; p = p->next) {
+        if (p->filename != NULL) {
+            struct http_file *f = &ex->files[ex->n_files++];
+            f->field = p->key;
+            f->filename = p->filename;
+            f->content_type = p->content_type;
+            f->data = (const unsigned char *)(p->data.p ? p->data.p : "");
+            f->len = p->data.n;
+        } else {
+            json_object_object_add(obj, p->key,
+                                   json_object_new_string_len(p->data.p ? p->data.p : "",
+                                                              (int)p->data.n));
+        }
+    }
+    return true;
+}
+
+const struct http_file *http_file(struct http_request *req, const char *field)
+{
+    struct http_exchange *ex = exchange_of(req);
+    for (size_t i = 0; i < ex->n_files; i++)
+        if (strcmp(ex->files[i].field, field) == 0)
+            return &ex->files[i];
+    return NULL;
+}
+
+int64_t http_ratelimit_remaining(struct http_request *req)
+{
+    return exchange_of(req)->ratelimit_remaining;
+}
+
+const char *http_client_ip(struct http_request *req)
+{
+    return req->ctx.client_ip ? req->ctx.client_ip : "";
+}
+
 bool request_parse_body(struct http_exchange *ex)
 {
     struct http_request *req = &ex->req;
     if (ex->body_too_large) {
-        http_reply_detail(req, 413, "Request body is too large.");
+        http_reply_error(req, 413, "PAYLOAD_TOO_LARGE", "Request body is too large.");
         return false;
     }
     req->body = (struct str){ex->body.p, ex->body.n};
@@ -210,8 +329,10 @@ bool request_parse_body(struct http_exchange *ex)
         return parse_json(ex);
     if (strcmp(ct, "application/x-www-form-urlencoded") == 0)
         return parse_form(ex);
-    http_reply_detail(req, 415,
-                      arena_sprintf(req->arena, "Unsupported media type \"%s\" in request.", ct));
+    if (strcmp(ct, "multipart/form-data") == 0)
+        return parse_multipart(ex);
+    http_reply_error(req, 415, "UNSUPPORTED_MEDIA_TYPE",
+                     arena_sprintf(req->arena, "Unsupported media type \"%s\" in request.", ct));
     return false;
 }
 
@@ -238,7 +359,9 @@ bool request_authenticate(struct http_exchange *ex)
         return false;
     }
     enum token_failure why = TOKEN_FAIL_NONE;
-    int rc = token_authenticate(&req->ctx, tok, &req->user, &why);
+    int rc = (flags & ROUTE_VERIFICATION)
+                 ? token_authenticate_verification(&req->ctx, tok, &req->user, &why)
+                 : token_authenticate(&req->ctx, tok, &req->user, &why);
     if (rc == SHOP_OK) {
         req->ctx.user = &req->user;
         return true;
@@ -255,6 +378,17 @@ bool request_authenticate(struct http_exchange *ex)
     else if (why == TOKEN_FAIL_USER_INACTIVE)
         af = AUTH_USER_INACTIVE;
     http_reply_auth_failure(req, af);
+    return false;
+}
+
+bool request_require_verified(struct http_exchange *ex)
+{
+    struct http_request *req = &ex->req;
+    if (!(req->route->flags & ROUTE_VERIFIED) || req->ctx.user == NULL ||
+        req->ctx.user->email_verified)
+        return true;
+    http_reply_error(req, 403, "EMAIL_NOT_VERIFIED",
+                     "You do not have permission to perform this action.");
     return false;
 }
 

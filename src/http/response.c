@@ -71,7 +71,16 @@ void http_add_header(struct http_request *req, const char *name, const char *val
 
 void http_reply_internal(struct http_request *req)
 {
-    http_reply_detail(req, 500, "Internal server error.");
+    http_reply_error(req, 500, "SERVER_ERROR", "Internal server error.");
+}
+
+void http_reply_error(struct http_request *req, int status, const char *code,
+                      const char *message)
+{
+    if (req->surface && req->surface->render_error)
+        req->surface->render_error(req, status, code, message);
+    else
+        http_reply_detail(req, status, message);
 }
 
 static void default_auth_failure(struct http_request *req, enum auth_failure why)

@@ -33,6 +33,8 @@ struct compiled {
 
 static struct compiled *table;
 static size_t table_n, table_cap;
+static const struct http_surface *mounted[16];
+static size_t n_mounted;
 
 /* Splits "/a/b/c/" into views of "a", "b", "c". Returns the count, or -1 when
  * there are too many segments or an empty one in the middle. */
@@ -133,6 +135,8 @@ out:
 
 bool router_mount(const struct http_surface *surface)
 {
+    if (n_mounted < sizeof(mounted) / sizeof(mounted[0]))
+        mounted[n_mounted++] = surface;
     for (size_t i = 0; i < surface->n_routes; i++) {
         if (table_n == table_cap) {
             table_cap = table_cap ? table_cap * 2 : 64;
@@ -152,6 +156,7 @@ void router_reset(void)
     free(table);
     table = NULL;
     table_n = table_cap = 0;
+    n_mounted = 0;
 }
 
 static bool is_hex(char c)
@@ -217,13 +222,32 @@ static bool path_matches(const struct compiled *c, const struct str *parts, int 
 
 static const char *const method_order[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
+/* The surface whose mount is the longest prefix of path ("/" does not
+ * count): an unknown path under /api/accounts/ is answered in that
+ * surface's error shape. */
+static const struct http_surface *surface_of_path(const char *path)
+{
+    const struct http_surface *best = NULL;
+    size_t best_len = 1;
+    for (size_t i = 0; i < n_mounted; i++) {
+        size_t n = strlen(mounted[i]->mount);
+        if (n > best_len && strncmp(path, mounted[i]->mount, n) == 0) {
+            best = mounted[i];
+            best_len = n;
+        }
+    }
+    return best;
+}
+
 enum router_result router_match(const char *method, const char *path, struct router_match *m)
 {
     struct str parts[MAX_SEGMENTS];
     int n = split_path(path, parts);
     memset(m, 0, sizeof(*m));
-    if (n < 0)
+    if (n < 0) {
+        m->surface = surface_of_path(path);
         return ROUTER_NOT_FOUND;
+    }
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     unsigned allowed = 0; /* bit i: method_order[i] */
     bool any = false;
@@ -247,8 +271,10 @@ enum router_result router_match(const char *method, const char *path, struct rou
             if (strcmp(c->route->method, method_order[k]) == 0)
                 allowed |= 1u << k;
     }
-    if (!any)
+    if (!any) {
+        m->surface = surface_of_path(path);
         return ROUTER_NOT_FOUND;
+    }
     m->route = NULL;
     size_t off = 0;
     for (size_t k = 0; k < sizeof(method_order) / sizeof(method_order[0]); k++) {

@@ -18,7 +18,7 @@
 enum router_result { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_BAD_METHOD };
 
 struct router_match {
-    const struct http_surface *surface; /* set for FOUND and BAD_METHOD */
+    const struct http_surface *surface; /* FOUND, BAD_METHOD; NOT_FOUND: by mount prefix */
     const struct route *route;          /* set for FOUND */
     int n_params;
     const char *param_names[HTTP_MAX_PARAMS];

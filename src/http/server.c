@@ -49,6 +49,7 @@ static void handle_healthz(struct http_request *req)
 
 static const struct route system_routes[] = {
     {"GET", "healthz", handle_healthz, ROUTE_NO_AUTH},
+    {"GET", "media/<str:folder>/<str:file>", media_serve, ROUTE_NO_AUTH},
 };
 
 static const struct http_surface system_surface = {
@@ -140,10 +141,10 @@ static void run_handler(struct http_exchange *ex)
     req->ctx.now = req->ctx.now_us / 1000000;
     req->ctx.db = db_thread();
     if (req->ctx.db == NULL) {
-        http_reply_detail(req, 503, "Database unavailable.");
+        http_reply_error(req, 503, "SERVICE_UNAVAILABLE", "Database unavailable.");
         return;
     }
-    if (request_authenticate(ex))
+    if (request_authenticate(ex) && request_require_verified(ex) && ratelimit_check(ex))
         req->route->handler(req);
     if (!ex->replied) {
         log_error("%s %s: handler gave no reply", req->method, req->path);
@@ -193,12 +194,12 @@ static bool dispatch(struct http_exchange *ex)
         return false;
     }
     if (ex->route_result == ROUTER_NOT_FOUND) {
-        http_reply_detail(req, 404, "Not found.");
+        http_reply_error(req, 404, "NOT_FOUND", "Not found.");
         return false;
     }
     if (ex->route_result == ROUTER_BAD_METHOD) {
-        http_reply_detail(req, 405,
-                          arena_sprintf(req->arena, "Method \"%s\" not allowed.", req->method));
+        http_reply_error(req, 405, "METHOD_NOT_ALLOWED",
+                         arena_sprintf(req->arena, "Method \"%s\" not allowed.", req->method));
         http_add_header(req, "Allow", ex->match.allow);
         return false;
     }
@@ -262,6 +263,13 @@ static enum MHD_Result queue_reply(struct http_exchange *ex)
     return rc;
 }
 
+static int64_t body_limit(const struct http_exchange *ex)
+{
+    if (ex->req.route != NULL && (ex->req.route->flags & ROUTE_UPLOAD))
+        return server_cfg->max_upload_bytes;
+    return server_cfg->max_body_bytes;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -276,7 +284,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         int64_t announced = 0;
         if (cl && str_to_int64(str_trim(str_from(cl)), &announced) &&
-            announced > server_cfg->max_body_bytes) {
+            announced > body_limit(ex)) {
             ex->body_too_large = true;
             request_parse_body(ex); /* records the 413 */
             return queue_reply(ex);
@@ -287,7 +295,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case EX_RECEIVING:
         if (*upload_data_size != 0) {
             if (!ex->body_too_large) {
-                if (ex->body.n + *upload_data_size > (size_t)server_cfg->max_body_bytes) {
+                if (ex->body.n + *upload_data_size > (size_t)body_limit(ex)) {
                     ex->body_too_large = true;
                     buf_free(&ex->body);
                 } else {
@@ -365,6 +373,7 @@ bool http_server_start(const struct config *cfg, const struct http_surface *cons
         if (!router_mount(surfaces[i]))
             return false;
     cors_init(cfg->cors_origins);
+    ratelimit_configure(cfg->rate_limits);
 
     struct sockaddr_in addr;
     if (!parse_listen(cfg->listen, &addr)) {

@@ -70,6 +70,11 @@ static const struct config_entry entries[] = {
      "seconds an idle connection is kept open (0: no limit)"},
     {"SHOPD_MAX_BODY_BYTES", INT_FIELD(max_body_bytes), "1048576", 1024, 1073741824,
      "largest JSON or form request body; larger answers 413"},
+    {"SHOPD_MAX_UPLOAD_BYTES", INT_FIELD(max_upload_bytes), "67108864", 1024, 1073741824,
+     "largest multipart upload (images, bulk product files); larger answers 413"},
+    {"SHOPD_RATE_LIMITS", STR_FIELD(rate_limits), "", 0, 0,
+     "overrides of the rate-limit rules: name=count/seconds or name=off, comma-separated; "
+     "* names every rule (see docs/rate-limits.md)"},
     {"SHOPD_CORS_ORIGINS", STR_FIELD(cors_origins), "", 0, 0,
      "comma-separated origins allowed by CORS; empty: CORS off"},
     {"SHOPD_COMMON_PASSWORDS", STR_FIELD(common_passwords),

@@ -32,6 +32,8 @@ struct config {
     int64_t argon2_iterations;
     int64_t connection_timeout;
     int64_t max_body_bytes;
+    int64_t max_upload_bytes;
+    char *rate_limits;   /* overrides of the rate-limit rules */
     char *common_passwords; /* colon-separated list of word list files */
     char *var_dir;
 };

@@ -6,13 +6,40 @@
   user, admin   a fresh customer / a fresh admin (createsuperuser) on the session server
   create_admin  create_admin(server, email, password): runs `shopd createsuperuser`
   forge_token, decode_token, secret_key
+
+Email. Every server the harness starts sends its mail over real SMTP to one SMTP sink
+(aiosmtpd on 127.0.0.1, a free port, started once per session); make_server(
+SHOPD_MAIL_URL=MAIL_TO_FILES) writes .eml files into that server's mail dir instead (read
+them with server.mail_files()), any other SHOPD_MAIL_URL is used as given.
+
+  mailbox         what the session sink received (the whole session: filter by a unique
+                  address). Mailbox methods:
+                    wait_for(to, subject_contains=None, timeout=10, since=None)
+                        -> email.message.EmailMessage: the oldest matching email this
+                        mailbox has not returned yet (so a second call gets the second
+                        email); waits, then fails listing what did arrive. since: a
+                        mailbox.mark() or a time.time() value.
+                    all_to(to) -> [EmailMessage] received so far; mark(); messages()
+  smtp_sink       the session's SmtpSink (url, port, received(), mailbox())
+  make_smtp_sink  make_smtp_sink(port=None, auth=None) -> a started extra SmtpSink (its own
+                  messages; .mailbox() to read them), stopped when the test ends; port=
+                  listens on a port a server was pointed at while nothing listened there;
+                  auth=(user, password) requires SMTP AUTH with exactly those
+  server.jobs(kind=None)  the outbox rows (attempts, run_at, done_at, last_error, ...)
+  server.sql(statement)   one SQL statement on the server's database
+
+Message helpers (import from shopdtest): mail_text(msg), mail_html(msg) (CRLF -> \\n),
+mail_attachments(msg) -> [(filename, content_type, bytes)], link_params(msg, path,
+frontend=None) -> (uid, token) of <frontend>/<path>?uid=..&token=.. in the text part
+(path "verify-email" or "reset-password"; server.frontend_url is the expected base).
 """
 
 import pytest
 
-from shopdtest import (LOG_TAIL_LINES, TEST_SECRET_KEY, Api, Server, ServerError, User,
-                       _live_lock, _live_servers, decode_token, forge_token, shopd_bin,
-                       strong_password, tail, unique_email, unique_hex)
+from shopdtest import (LOG_TAIL_LINES, TEST_SECRET_KEY, Api, Server, ServerError, SmtpSink,
+                       User, _live_lock, _live_servers, decode_token, forge_token,
+                       session_sink, shopd_bin, smtp_unavailable_reason, strong_password, tail,
+                       unique_email, unique_hex)
 
 
 def pytest_sessionstart(session):
@@ -69,6 +96,40 @@ def make_server():
             errors.append(str(e))
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smtp_sink():
+    """The session's SMTP sink (every harness server sends its mail there by default)."""
+    reason = smtp_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    return session_sink()
+
+
+@pytest.fixture
+def mailbox(smtp_sink):
+    """A Mailbox on the session sink (see the module docstring)."""
+    return smtp_sink.mailbox()
+
+
+@pytest.fixture
+def make_smtp_sink():
+    """make_smtp_sink(port=None, auth=None) starts an extra SmtpSink, stopped when the test
+    ends."""
+    reason = smtp_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    started = []
+
+    def factory(port=None, auth=None):
+        sink = SmtpSink(port=port, auth=auth).start()
+        started.append(sink)
+        return sink
+
+    yield factory
+    for sink in started:
+        sink.stop()
 
 
 @pytest.fixture

@@ -16,18 +16,26 @@ Each server runs in its own process group with its own temp dir (database, var, 
 mail, log). It is stopped with SIGTERM and must exit 0 (graceful shutdown is a
 requirement); a server never outlives the test run (teardown, atexit and
 PR_SET_PDEATHSIG all kill it).
+
+Its email goes over real SMTP to the session's SMTP sink (SmtpSink: aiosmtpd on 127.0.0.1,
+a free port), where tests read it through a Mailbox; SHOPD_MAIL_URL=MAIL_TO_FILES makes a
+server write .eml files into its own mail dir instead (Server.mail_files()).
 """
 
 import atexit
 import base64
 import ctypes
+import email
+import email.policy
 import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -147,6 +155,283 @@ class FreshDatabase:
 
 
 # ---------------------------------------------------------------------------
+# Email: an SMTP sink and what tests read from it
+# ---------------------------------------------------------------------------
+
+# SHOPD_MAIL_URL=MAIL_TO_FILES: the server writes one .eml per message into its own mail dir.
+MAIL_TO_FILES = "file://<the server's mail dir>"
+MAIL_WAIT = 10  # seconds: default wait for an email
+
+try:
+    from aiosmtpd.controller import Controller as _SmtpController
+except ImportError as e:  # python3-aiosmtpd missing: servers fall back to file:// mail
+    _SmtpController = None
+    _SMTP_IMPORT_ERROR = str(e)
+else:
+    _SMTP_IMPORT_ERROR = None
+
+# One message as the sink received it: seq counts from 1 per sink; at is time.time().
+Received = namedtuple("Received", "seq at mail_from rcpt_tos msg")
+
+
+def parse_email(raw):
+    """bytes -> email.message.EmailMessage (policy=default)."""
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+class _SinkHandler:
+    def __init__(self, sink):
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        self.sink._add(envelope.mail_from, list(envelope.rcpt_tos), parse_email(raw))
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives.
+
+    SmtpSink() picks a free port; SmtpSink(port=P) listens on P (e.g. a port a server was
+    told to use while nothing listened there). auth=(user, password) makes it require SMTP
+    AUTH (over plain TCP) with exactly those credentials; .logins lists the accepted ones.
+    Use start()/stop() or `with SmtpSink(...)`. Thread-safe: messages arrive on aiosmtpd's
+    thread while tests read them."""
+
+    def __init__(self, port=None, auth=None):
+        if _SmtpController is None:
+            raise RuntimeError(f"the SMTP sink needs python3-aiosmtpd ({_SMTP_IMPORT_ERROR})")
+        self.fixed_port = port
+        self.port = port
+        self.auth = auth
+        self.logins = []
+        self.refused_logins = []
+        self.controller = None
+        self._received = []
+        self._cond = threading.Condition()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+        login = auth_data.login.decode("utf-8", "replace")
+        password = auth_data.password.decode("utf-8", "replace")
+        with self._cond:
+            if (login, password) == tuple(self.auth):
+                self.logins.append(login)
+                return AuthResult(success=True)
+            self.refused_logins.append((mechanism, login))
+        return AuthResult(success=False, handled=False)
+
+    def _smtp_options(self):
+        if self.auth is None:
+            return {}
+        return {"authenticator": self._authenticate, "auth_required": True,
+                "auth_require_tls": False}
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self):
+        last = None
+        for _ in range(1 if self.fixed_port else 5):
+            port = self.fixed_port or free_port()
+            c = _SmtpController(_SinkHandler(self), hostname="127.0.0.1", port=port,
+                                server_hostname="shopd-test-sink", ready_timeout=10,
+                                **self._smtp_options())
+            try:
+                c.start()
+            except Exception as e:  # port taken meanwhile: another one (unless fixed)
+                last = e
+                try:
+                    c.stop(no_assert=True)
+                except Exception:
+                    pass
+                continue
+            self.controller, self.port = c, port
+            return self
+        raise RuntimeError(f"cannot start an SMTP sink on 127.0.0.1:{self.fixed_port or '*'}: "
+                           f"{last}")
+
+    def stop(self):
+        if self.controller is not None:
+            c, self.controller = self.controller, None
+            c.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _add(self, mail_from, rcpt_tos, msg):
+        with self._cond:
+            self._received.append(
+                Received(len(self._received) + 1, time.time(), mail_from, rcpt_tos, msg))
+            self._cond.notify_all()
+
+    def received(self):
+        """Every message so far, oldest first (Received records)."""
+        with self._cond:
+            return list(self._received)
+
+    def wait_change(self, count, timeout):
+        """Blocks until more than count messages arrived or timeout passed."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._received) > count, timeout)
+
+    def mailbox(self):
+        return Mailbox(self)
+
+
+def mail_text(msg):
+    """The text/plain part, line ends as \\n (MIME sends CRLF)."""
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None, f"email {_subject(msg)!r} has no text/plain part"
+    return part.get_content().replace("\r\n", "\n")
+
+
+def mail_html(msg):
+    """The text/html part, line ends as \\n."""
+    part = msg.get_body(preferencelist=("html",))
+    assert part is not None, f"email {_subject(msg)!r} has no text/html part"
+    return part.get_content().replace("\r\n", "\n")
+
+
+def mail_attachments(msg):
+    """[(filename, content_type, bytes)] of the attachments, in order."""
+    out = []
+    for part in msg.iter_attachments():
+        data = part.get_payload(decode=True) or b""
+        out.append((part.get_filename(), part.get_content_type(), data))
+    return out
+
+
+def link_params(msg, path, frontend=None):
+    """(uid, token) of the link <frontend>/<path>?uid=..&token=.. in the text part. path:
+    "verify-email" or "reset-password"; frontend (optional) must then be the link's base."""
+    text = mail_text(msg)
+    m = re.search(r"(https?://[^\s\"'<>]*?)/" + re.escape(path.strip("/")) +
+                  r"/?\?uid=([^&\s\"'<>]+)&token=([^&\s\"'<>]+)", text)
+    assert m, f"no link .../{path}?uid=..&token=.. in the text of {_subject(msg)!r}:\n{text}"
+    if frontend is not None:
+        assert m.group(1) == frontend.rstrip("/"), (
+            f"link base {m.group(1)!r}, expected the frontend {frontend!r}:\n{text}")
+    return urllib.parse.unquote(m.group(2)), urllib.parse.unquote(m.group(3))
+
+
+def _addressed_to(rec, to):
+    want = to.strip().lower()
+    if any(r.strip().strip("<>").lower() == want for r in rec.rcpt_tos):
+        return True
+    try:
+        header = rec.msg["To"]
+        addrs = [a.addr_spec.lower() for a in header.addresses] if header is not None else []
+    except Exception:  # a To header the parser cannot read: compare the text
+        addrs = [str(rec.msg.get("To", "")).strip().lower()]
+    return want in addrs
+
+
+def _subject(msg):
+    try:
+        return str(msg.get("Subject", ""))
+    except Exception:
+        return "(unreadable subject)"
+
+
+class Mailbox:
+    """What tests read from an SmtpSink. wait_for returns each message once (per Mailbox):
+    calling it twice for the same address gives the first email, then the second."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self._returned = set()
+
+    def mark(self):
+        """A point in time for since=: only messages received after it count."""
+        return len(self.sink.received())
+
+    @staticmethod
+    def _after(rec, since):
+        if since is None:
+            return True
+        if isinstance(since, float):  # a time.time() value
+            return rec.at >= since
+        return rec.seq > since  # a mark()
+
+    def wait_for(self, to, subject_contains=None, timeout=MAIL_WAIT, since=None):
+        """The oldest email to `to` (envelope recipient or To header, case-insensitive) whose
+        subject contains subject_contains, received after since (a mark() or a time.time()
+        value) and not returned before by this Mailbox. Waits up to timeout seconds; raises
+        AssertionError listing what did arrive."""
+        deadline = time.monotonic() + timeout
+        while True:
+            received = self.sink.received()
+            for rec in received:
+                if rec.seq in self._returned or not self._after(rec, since):
+                    continue
+                if not _addressed_to(rec, to):
+                    continue
+                if subject_contains is not None and subject_contains not in _subject(rec.msg):
+                    continue
+                self._returned.add(rec.seq)
+                return rec.msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(self._nothing_for(to, subject_contains, timeout, since,
+                                                       received))
+            self.sink.wait_change(len(received), min(left, 0.5))
+
+    def _nothing_for(self, to, subject_contains, timeout, since, received):
+        what = f"no email to {to}"
+        if subject_contains is not None:
+            what += f" with a subject containing {subject_contains!r}"
+        if since is not None:
+            what += f" since {since!r}"
+        lines = [f"{what} within {timeout}s; the sink at {self.sink.url} received "
+                 f"{len(received)} message(s)" + (":" if received else ".")]
+        for rec in received[-30:]:
+            flags = " (already returned)" if rec.seq in self._returned else ""
+            lines.append(f"  #{rec.seq} to {', '.join(rec.rcpt_tos)}: "
+                         f"{_subject(rec.msg)!r}{flags}")
+        return "\n".join(lines)
+
+    def all_to(self, to):
+        """Every email received so far for `to`, oldest first (no waiting)."""
+        return [rec.msg for rec in self.sink.received() if _addressed_to(rec, to)]
+
+    def messages(self):
+        return [rec.msg for rec in self.sink.received()]
+
+    # The message helpers, also as methods for convenience.
+    mail_text = staticmethod(mail_text)
+    mail_html = staticmethod(mail_html)
+    mail_attachments = staticmethod(mail_attachments)
+    link_params = staticmethod(link_params)
+
+
+_session_sink = None
+_session_sink_lock = threading.Lock()
+
+
+def session_sink():
+    """The session's SMTP sink, started on first use (stopped at exit); None when
+    python3-aiosmtpd is missing (servers then write mail to files)."""
+    global _session_sink
+    with _session_sink_lock:
+        if _session_sink is None and _SmtpController is not None:
+            _session_sink = SmtpSink().start()
+            atexit.register(_session_sink.stop)
+        return _session_sink
+
+
+def smtp_unavailable_reason():
+    return None if _SmtpController is not None else (
+        f"python3-aiosmtpd is not installed ({_SMTP_IMPORT_ERROR})")
+
+
+# ---------------------------------------------------------------------------
 # The server process
 # ---------------------------------------------------------------------------
 
@@ -226,13 +511,24 @@ class Server:
             "SHOPD_SECRET_KEY": TEST_SECRET_KEY,
             "SHOPD_VAR_DIR": str(self.var_dir),
             "SHOPD_MEDIA_DIR": str(self.media_dir),
-            "SHOPD_MAIL_URL": f"file://{self.mail_dir}",
+            "SHOPD_MAIL_URL": self._default_mail_url(),
             "SHOPD_THREADS": "4",
+            # Every test comes from 127.0.0.1: the documented limits would throttle the
+            # suite itself. Rate-limit tests start servers with SHOPD_RATE_LIMITS="".
+            "SHOPD_RATE_LIMITS": "*=100000/60",
         })
         if os.environ.get("SHOPD_ARGON2_MEMORY_KIB"):
             env["SHOPD_ARGON2_MEMORY_KIB"] = os.environ["SHOPD_ARGON2_MEMORY_KIB"]
         env.update({k: str(v) for k, v in self.overrides.items()})
+        if env["SHOPD_MAIL_URL"] == MAIL_TO_FILES:
+            env["SHOPD_MAIL_URL"] = f"file://{self.mail_dir}"
         return env
+
+    def _default_mail_url(self):
+        if "SHOPD_MAIL_URL" in self.overrides:
+            return self.overrides["SHOPD_MAIL_URL"]  # and no sink started for it
+        sink = session_sink()
+        return sink.url if sink is not None else f"file://{self.mail_dir}"
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -371,11 +667,76 @@ class Server:
     def api(self):
         return Api(self)
 
+    @property
+    def mail_url(self):
+        return self.env["SHOPD_MAIL_URL"]
+
+    @property
+    def frontend_url(self):
+        """Base of the links in this server's emails."""
+        return self.env.get("SHOPD_FRONTEND_URL", "http://localhost:3000").rstrip("/")
+
+    def mail_files(self):
+        """The .eml files written to the mail dir (SHOPD_MAIL_URL=MAIL_TO_FILES), parsed,
+        oldest first."""
+        return [parse_email(p.read_bytes()) for p in sorted(self.mail_dir.glob("*.eml"))]
+
+    def sql(self, statement):
+        """Runs one SQL statement on this server's database; returns its rows as tuples of
+        strings (NULL as None), [] when it returns none."""
+        return run_sql(self.database_url, statement)
+
+    def jobs(self, kind=None):
+        """The outbox rows, oldest first, as dicts (id, kind, payload, attempts, run_at,
+        locked_until, done_at, failed_at, last_error; integers as int, NULL as None)."""
+        cols = ["id", "kind", "payload", "attempts", "run_at", "locked_until", "done_at",
+                "failed_at", "last_error"]
+        where = "" if kind is None else f" WHERE kind = {sql_text(kind)}"
+        rows = self.sql(f"SELECT {', '.join(cols)} FROM jobs{where} ORDER BY id")
+        ints = {"id", "attempts", "run_at", "locked_until", "done_at", "failed_at"}
+        return [{c: (int(v) if c in ints and v is not None else v) for c, v in zip(cols, row)}
+                for row in rows]
+
     def cli(self, *args, timeout=120, env=None):
         """Runs `shopd <args>` with this server's environment (same database and key)."""
         e = dict(self.env)
         e.update(env or {})
         return run_cli(args, e, cwd=self.tmp, timeout=timeout)
+
+
+def sql_text(s):
+    """A SQL string literal."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def run_sql(database_url, statement):
+    """One SQL statement on a database given by its shopd URL (Python's sqlite3, or psql
+    for PostgreSQL); rows as tuples of strings, NULL as None."""
+    url = database_url
+    if url.startswith("sqlite://"):
+        con = sqlite3.connect(url[len("sqlite://"):], timeout=10)
+        try:
+            con.execute("PRAGMA foreign_keys = ON")  # as every shopd connection
+            rows = con.execute(statement).fetchall()
+            con.commit()
+        finally:
+            con.close()
+        return [tuple(None if v is None else str(v) for v in row) for row in rows]
+    if url.startswith(("postgres://", "postgresql://")):
+        r = subprocess.run(
+            ["psql", url, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-F", "\x1f",
+             "-R", "\x1d", "-P", "null=\x1e", "-c", statement],
+            capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"psql failed ({r.returncode}) on {statement!r}: {r.stderr.strip()}")
+        # Rows end in \x1d (the last in a newline), fields in \x1f, NULL is \x1e: values may
+        # hold newlines, and str.splitlines() would also split at \x1d and \x1e.
+        if r.stdout == "":
+            return []
+        out = r.stdout[:-1] if r.stdout.endswith("\n") else r.stdout
+        return [tuple(None if v == "\x1e" else v for v in row.split("\x1f"))
+                for row in out.split("\x1d")]
+    raise RuntimeError(f"unknown database URL {url!r}")
 
 
 def run_cli(args, env, cwd=None, timeout=120):

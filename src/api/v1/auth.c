@@ -142,7 +142,7 @@ void v1_auth_login(struct http_request *req)
         return;
     }
     struct user u;
-    int rc = user_authenticate(&req->ctx, email, password, &u);
+    int rc = user_authenticate(&req->ctx, email, USER_BY_EMAIL, password, &u);
     if (rc == SHOP_EAUTH) {
         reply_field_error(req, ERRORS_NON_FIELD, "Invalid credentials");
         return;

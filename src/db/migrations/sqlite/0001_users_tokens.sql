@@ -2,7 +2,7 @@
 -- epoch seconds (*_at) or microseconds (*_us). Email is unique without regard
 -- to case; phone is unique when set.
 CREATE TABLE users (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL,
     email TEXT NOT NULL,
     phone TEXT,
