@@ -364,11 +364,24 @@ static bool turn(struct arena *a, const struct config *cfg, int64_t *wait_us)
     return true;
 }
 
+#define DONE_RETENTION (7 * 86400) /* delivered jobs are kept a week, for support */
+
+/* Deletes delivered jobs older than the retention; failed ones stay for an
+ * operator to look at. */
+static void prune_done(void)
+{
+    struct db *db = db_thread();
+    if (db != NULL)
+        db_exec(db, "DELETE FROM jobs WHERE done_at IS NOT NULL AND done_at < ?",
+                DB_PARAMS(DB_INT(time_now() - DONE_RETENTION)), NULL);
+}
+
 static void *runner_main(void *arg)
 {
     const struct config *cfg = arg;
     struct arena *a = arena_create();
     int64_t eager_until = 0;
+    int64_t next_prune = 0;
     bool was_woken;
 
     while (!should_stop(&was_woken)) {
@@ -377,6 +390,10 @@ static void *runner_main(void *arg)
          * instead of up to a whole idle wait later. */
         if (was_woken)
             eager_until = time_mono_us() + EAGER_US;
+        if (time_mono_us() >= next_prune) {
+            prune_done();
+            next_prune = time_mono_us() + (int64_t)3600 * 1000000;
+        }
         int64_t wait_us = IDLE_WAIT_US;
         bool did_work = turn(a, cfg, &wait_us);
         arena_reset(a);
@@ -451,7 +468,9 @@ void job_runner_stop(void)
     pthread_t thread = runner.thread;
     pthread_mutex_unlock(&runner.lock);
 
+    mail_cancel_deliveries(); /* a hung SMTP server must not hold shutdown */
     pthread_join(thread, NULL);
+    mail_resume_deliveries();
 
     pthread_mutex_lock(&runner.lock);
     runner.is_running = false;

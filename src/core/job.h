@@ -4,6 +4,7 @@
  * SKIP LOCKED, so several processes can run it), runs them, and on failure
  * retries with exponential back-off (5 s doubling, at most 1 h between tries)
  * up to JOB_MAX_ATTEMPTS, after which the row is marked failed but kept.
+ * Delivered jobs are deleted after a week; failed ones are kept.
  */
 #ifndef SHOPD_CORE_JOB_H
 #define SHOPD_CORE_JOB_H

@@ -17,6 +17,7 @@
 #include "core/mail.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -608,6 +609,26 @@ static bool move_credentials(CURL *h, CURLU *url)
     return ok;
 }
 
+static atomic_bool cancelled;
+
+void mail_cancel_deliveries(void)
+{
+    atomic_store(&cancelled, true);
+}
+
+void mail_resume_deliveries(void)
+{
+    atomic_store(&cancelled, false);
+}
+
+/* libcurl's progress callback: non-zero aborts the transfer. */
+static int check_cancelled(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    (void)data, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(&cancelled) ? 1 : 0;
+}
+
 static int deliver_smtp(struct arena *a, const struct config *cfg, bool implicit_tls,
                         const char *to, const char *message, size_t len, const char **error)
 {
@@ -659,6 +680,8 @@ static int deliver_smtp(struct arena *a, const struct config *cfg, bool implicit
     curl_easy_setopt(h, CURLOPT_TIMEOUT, TOTAL_TIMEOUT);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* a background thread: no SIGALRM */
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, check_cancelled);
 
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {

@@ -49,8 +49,16 @@ int mail_deliver(struct arena *a, const struct config *cfg, const char *to,
                  const char *message, size_t len, const char **error);
 
 /* The job handler for kind "mail": payload is the JSON that mail_enqueue
- * wrote. */
+ * wrote. Returns 0 (sent), -1 (failed, retry later) or -2 (the payload can
+ * never be sent: fail the job at once), with a reason in *error. */
 int mail_run_job(struct arena *a, const struct config *cfg, const char *payload,
                  const char **error);
+
+/* Makes a delivery in progress give up now (at shutdown: an SMTP server that
+ * hangs must not hold the process for the whole transfer timeout). The job
+ * counts as a failed attempt and is retried later. mail_resume_deliveries
+ * undoes it when the runner starts again. */
+void mail_cancel_deliveries(void);
+void mail_resume_deliveries(void);
 
 #endif

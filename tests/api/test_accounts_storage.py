@@ -8,8 +8,6 @@ only what both understand (TRUE / FALSE literals, no placeholders).
 
 import base64
 import hashlib
-import sqlite3
-import subprocess
 
 import pytest
 
@@ -27,32 +25,8 @@ REFRESH_INVALID = {"detail": "Token is invalid or expired", "code": "token_not_v
 
 
 def run_sql(server, sql):
-    """Runs one SQL statement against the server's database and returns its rows as
-    tuples of strings (NULL as None); [] for a statement without rows."""
-    url = server.database_url
-    if url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
-        con = sqlite3.connect(path, timeout=10)
-        try:
-            # shopd turns foreign keys on for every connection; without this a DELETE
-            # here would not cascade as it does in the server.
-            con.execute("PRAGMA foreign_keys = ON")
-            rows = con.execute(sql).fetchall()
-            con.commit()
-        finally:
-            con.close()
-        return [tuple(None if v is None else str(v) for v in row) for row in rows]
-    if url.startswith(("postgres://", "postgresql://")):
-        r = subprocess.run(
-            ["psql", url, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-F", "\x1f",
-             "-P", "null=\x1e", "-c", sql],
-            capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError(f"psql failed ({r.returncode}) on {sql!r}: {r.stderr.strip()}")
-        return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
-                for line in r.stdout.splitlines() if line]
-    raise RuntimeError(f"unknown database URL {url!r}")
-
+    """One SQL statement on the server's own database (the harness's helper)."""
+    return server.sql(sql)
 
 def sql_text(s):
     """A SQL string literal."""
