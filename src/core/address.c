@@ -75,7 +75,7 @@ bool address_validate(const struct address_input *in, bool create, struct errors
     if (in->type && strcmp(in->type, "shipping") != 0 && strcmp(in->type, "billing") != 0)
         errors_add(err, "type", "Select a valid choice. Use \"shipping\" or \"billing\".");
     if (in->phone && *in->phone && !user_phone_valid(in->phone))
-        errors_add(err, "phone", "Enter a valid phone number in international format (+27123456789).");
+        errors_add(err, "phone", "Enter a valid phone number in international format, e.g. +14155550123.");
     return err->count == before;
 }
 

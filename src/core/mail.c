@@ -589,8 +589,9 @@ static size_t read_upload(char *dst, size_t size, size_t nitems, void *arg)
 }
 
 /* Moves the URL's user and password (URL-decoded: "p%40ss" is "p@ss") out of
- * the URL into the handle, where libcurl uses them for AUTH. */
-static bool move_credentials(CURL *h, CURLU *url)
+ * the URL into the handle, where libcurl uses them for AUTH. *has_credentials
+ * says whether there were any. */
+static bool move_credentials(CURL *h, CURLU *url, bool *has_credentials)
 {
     char *user = NULL, *password = NULL;
     bool ok = true;
@@ -602,6 +603,7 @@ static bool move_credentials(CURL *h, CURLU *url)
         ok = ok && curl_easy_setopt(h, CURLOPT_PASSWORD, password) == CURLE_OK;
         secure_wipe(password, strlen(password));
     }
+    *has_credentials = user != NULL || password != NULL;
     curl_free(user);
     curl_free(password);
     curl_url_set(url, CURLUPART_USER, NULL, 0);
@@ -627,6 +629,19 @@ static int check_cancelled(void *data, curl_off_t dltotal, curl_off_t dlnow, cur
 {
     (void)data, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     return atomic_load(&cancelled) ? 1 : 0;
+}
+
+/* Whether the URL's host is this machine (where a password in clear crosses
+ * no network). */
+static bool host_is_loopback(CURLU *url)
+{
+    char *host = NULL;
+    if (curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK || host == NULL)
+        return false;
+    bool loopback = strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
+                    strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+    curl_free(host);
+    return loopback;
 }
 
 static int deliver_smtp(struct arena *a, const struct config *cfg, bool implicit_tls,
@@ -657,7 +672,8 @@ static int deliver_smtp(struct arena *a, const struct config *cfg, bool implicit
         *error = "SHOPD_MAIL_URL is not a valid URL";
         goto out;
     }
-    if (!move_credentials(h, url)) {
+    bool has_credentials = false;
+    if (!move_credentials(h, url, &has_credentials)) {
         *error = "cannot set the SMTP credentials";
         goto out;
     }
@@ -673,9 +689,12 @@ static int deliver_smtp(struct arena *a, const struct config *cfg, bool implicit
     curl_easy_setopt(h, CURLOPT_READFUNCTION, read_upload);
     curl_easy_setopt(h, CURLOPT_READDATA, &up);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-    /* smtp://: STARTTLS when the server offers it; smtps://: TLS or nothing. */
+    /* smtps://: TLS or nothing. smtp://: STARTTLS when the server offers it,
+     * and required before a password goes to another machine (a stripped
+     * STARTTLS offer must not send it in clear). */
+    bool require_tls = implicit_tls || (has_credentials && !host_is_loopback(url));
     curl_easy_setopt(h, CURLOPT_USE_SSL,
-                     implicit_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+                     require_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, TOTAL_TIMEOUT);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* a background thread: no SIGALRM */

@@ -190,17 +190,26 @@ static bool validate_new(struct ctx *ctx, const struct user_new *in, struct erro
     if (!user_email_valid(in->email)) {
         errors_add(err, "email", "Enter a valid email address.");
         malformed = true;
-    } else if (user_email_taken(ctx, in->email, 0)) {
+    } else if (user_email_taken(ctx, in->email, 0) || user_username_taken(ctx, in->email, 0)) {
+        /* An email someone already uses as a username is taken too: logins
+         * accept either, so two accounts must never answer to one string. */
         errors_add(err, "email", "A user with this email already exists.");
         *conflict = true;
     }
-    if (in->username && user_username_taken(ctx, in->username, 0)) {
+    if (in->username && user_email_valid(in->username) &&
+        !str_case_eq(str_from(in->username), str_from(in->email))) {
+        /* A username that looks like an email must be the user's own email:
+         * otherwise anyone could claim somebody else's address. */
+        errors_add(err, "username",
+                   "A username that is an email address must be your own email address.");
+        malformed = true;
+    } else if (in->username && user_username_taken(ctx, in->username, 0)) {
         errors_add(err, "username", "A user with that username already exists.");
         *conflict = true;
     }
     if (in->phone && !user_phone_valid(in->phone)) {
         errors_add(err, "phone",
-                   "Enter a valid phone number in international format (+919876543210).");
+                   "Enter a valid phone number in international format, e.g. +14155550123.");
         malformed = true;
     } else if (in->phone && user_phone_taken(ctx, in->phone, 0)) {
         errors_add(err, "phone", "A user with this phone number already exists.");
@@ -363,7 +372,7 @@ int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct 
     }
     if (p->phone && *p->phone && !user_phone_valid(p->phone)) {
         errors_add(err, "phone",
-                   "Enter a valid phone number in international format (+919876543210).");
+                   "Enter a valid phone number in international format, e.g. +14155550123.");
         return SHOP_EINVAL;
     }
     if (p->birthdate && *p->birthdate) {
@@ -440,9 +449,25 @@ int user_set_password(struct ctx *ctx, const struct user *u, const char *new_pas
     /* Tokens issued before the cutoff stop working, including those of a
      * concurrent request that read this same microsecond. */
     int64_t cutoff = ctx->now_us + 1;
-    if (db_exec(ctx->db, "UPDATE users SET password = ?, password_changed_us = ? WHERE id = ?",
-                DB_PARAMS(DB_TEXT(hash), DB_INT(cutoff), DB_INT(u->id)), NULL) != DB_OK ||
-        token_revoke_user(ctx, u->id) != SHOP_OK || db_commit(ctx->db) != DB_OK) {
+    /* Only over the hash the caller checked: of two concurrent changes (two
+     * uses of one reset link), the second finds it gone and changes nothing. */
+    int64_t changed = 0;
+    if (db_exec(ctx->db,
+                "UPDATE users SET password = ?, password_changed_us = ? WHERE id = ? AND "
+                "password = ?",
+                DB_PARAMS(DB_TEXT(hash), DB_INT(cutoff), DB_INT(u->id), DB_TEXT(u->password)),
+                &changed) != DB_OK) {
+        db_rollback(ctx->db);
+        goto out;
+    }
+    if (changed == 0) {
+        db_rollback(ctx->db);
+        errors_add(err, new_password_field,
+                   "The password was changed by another request; please try again.");
+        status = SHOP_ECONFLICT;
+        goto out;
+    }
+    if (token_revoke_user(ctx, u->id) != SHOP_OK || db_commit(ctx->db) != DB_OK) {
         db_rollback(ctx->db);
         goto out;
     }

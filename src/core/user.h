@@ -129,7 +129,9 @@ int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct 
 /* Sets a new password after checking the rules (messages under
  * new_password_field). Revokes every outstanding refresh token and makes
  * access tokens issued before now invalid; ctx->now_us then moves to the
- * cutoff so that tokens this request issues afterwards are valid. */
+ * cutoff so that tokens this request issues afterwards are valid. Only
+ * replaces the hash u->password the caller saw: when another request
+ * changed it meanwhile, SHOP_ECONFLICT and nothing changes. */
 int user_set_password(struct ctx *ctx, const struct user *u, const char *new_password,
                       const char *new_password_field, struct errors *err);
 

@@ -271,5 +271,9 @@ int verify_reset_password(struct ctx *ctx, const char *uid, const char *token,
         return SHOP_EAUTH;
     if (rc != SHOP_OK)
         return rc;
-    return user_set_password(ctx, out, new_password, field, err);
+    if (!out->is_active)
+        return SHOP_EFORBIDDEN; /* a deactivated account stays closed */
+    rc = user_set_password(ctx, out, new_password, field, err);
+    /* Another request spent the link first: for this one it is used. */
+    return rc == SHOP_ECONFLICT ? SHOP_EAUTH : rc;
 }

@@ -51,7 +51,9 @@ int verify_send_reset(struct ctx *ctx, const struct user *u);
 
 /* Checks the token, the password rules (messages under field) and sets the
  * new password (revoking every token of the user). SHOP_EINVAL with err for
- * rule failures; SHOP_EAUTH for a bad token. */
+ * rule failures; SHOP_EAUTH for a bad or already spent token (also when a
+ * concurrent request spent it first); SHOP_EFORBIDDEN for a deactivated
+ * account, which a reset never reopens. */
 int verify_reset_password(struct ctx *ctx, const char *uid, const char *token,
                           const char *new_password, const char *field, struct errors *err,
                           struct user *out);

@@ -36,6 +36,8 @@ static struct rl_rule rules[] = {
     {"accounts-login", "accounts-login", RL_IP, NULL, 5, 60},
     {"accounts-register", "accounts-register", RL_IP, NULL, 3, 3600},
     {"accounts-password-reset", "accounts-password-reset", RL_FIELD, "email", 3, 3600},
+    /* one client cycling through addresses is bounded too */
+    {"accounts-password-reset", "accounts-password-reset-ip", RL_IP, NULL, 10, 3600},
     {"accounts-profile", "accounts-profile", RL_USER, NULL, 10, 60},
     {"accounts-verify-resend", "accounts-verify-resend-email", RL_FIELD, "email", 3, 3600},
     {"accounts-verify-resend", "accounts-verify-resend-user", RL_USER, NULL, 10, 3600},
@@ -110,8 +112,13 @@ static const char *rule_key(struct http_exchange *ex, const struct rl_rule *r)
         if (!json_object_object_get_ex(http_body(req), r->field, &v) ||
             !json_object_is_type(v, json_type_string))
             return NULL;
+        /* The handlers trim and compare without case: so must the key, or
+         * " a@b.c" would count apart from "a@b.c". */
+        struct str value = str_trim(str_from(json_object_get_string(v)));
+        if (value.n == 0)
+            return NULL;
         return arena_sprintf(req->arena, "%s:%s:%s", r->name, r->field,
-                             str_lower(req->arena, json_object_get_string(v)));
+                             str_lower(req->arena, str_dup(req->arena, value)));
     }
     }
     return NULL;
@@ -132,8 +139,8 @@ bool ratelimit_check(struct http_exchange *ex)
         const char *key = rule_key(ex, r);
         if (key == NULL)
             continue;
-        int64_t count = 0;
-        if (ratelimit_hit(&req->ctx, key, r->window, &count) != SHOP_OK) {
+        int64_t count = 0, wait = 0;
+        if (ratelimit_hit(&req->ctx, key, r->window, r->count, &count, &wait) != SHOP_OK) {
             /* Failing open would let a broken database disable the limits;
              * failing closed would lock everyone out. Answer 503. */
             http_reply_error(req, 503, "SERVICE_UNAVAILABLE", "Database unavailable.");
@@ -146,7 +153,6 @@ bool ratelimit_check(struct http_exchange *ex)
             ex->n_rl++;
         }
         if (remaining < 0) {
-            int64_t wait = r->window - req->ctx.now % r->window;
             if (wait > retry_after)
                 retry_after = wait;
         } else if (ex->ratelimit_remaining < 0 || remaining < ex->ratelimit_remaining) {

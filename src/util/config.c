@@ -45,7 +45,8 @@ static const struct config_entry entries[] = {
     {"SHOPD_FRONTEND_URL", STR_FIELD(frontend_url), "http://localhost:3000", 0, 0,
      "base of links in emails (/verify-email, /reset-password)"},
     {"SHOPD_MAIL_URL", STR_FIELD(mail_url), "file://var/mail", 0, 0,
-     "smtp://host:port, smtps://user:pass@host:port, or file://DIR for one .eml per message"},
+     "smtp://[user:pass@]host:port (STARTTLS when offered; required before a password leaves "
+     "this machine), smtps://user:pass@host:port (TLS), or file://DIR for one .eml per message"},
     {"SHOPD_MAIL_FROM", STR_FIELD(mail_from), "shopd <no-reply@localhost>", 0, 0,
      "sender of every email"},
     {"SHOPD_MEDIA_DIR", STR_FIELD(media_dir), "var/media", 0, 0,

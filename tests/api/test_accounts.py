@@ -49,7 +49,7 @@ BAD_LINK_TOKEN = {"token": ["Invalid or expired token."]}
 TOO_SHORT = "This password is too short. It must contain at least 8 characters."
 NUMERIC = "This password is entirely numeric."
 COMMON = "This password is too common."
-BAD_PHONE = "Enter a valid phone number in international format (+27123456789)."
+BAD_PHONE = "Enter a valid phone number in international format, e.g. +14155550123."
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 JWT_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
@@ -727,10 +727,14 @@ def test_change_password(api, acct):
     invalid(api.post(CHANGE_PASSWORD, json={"old_password": acct.password, "new_password": new,
                                             "new_password_confirm": new + "x"}, headers=h),
             {"new_password_confirm": ["Passwords do not match."]})
-    fail(api.post(CHANGE_PASSWORD, json={"old_password": acct.password,
-                                         "new_password": "12345678",
-                                         "new_password_confirm": "12345678"}, headers=h),
-         400, "WEAK_PASSWORD", {"new_password": [COMMON, NUMERIC]})
+    body = fail(api.post(CHANGE_PASSWORD, json={"old_password": acct.password,
+                                                "new_password": "12345678",
+                                                "new_password_confirm": "12345678"}, headers=h),
+                400, "WEAK_PASSWORD")
+    # Django's rules; "too similar" joins them when the random username happens
+    # to share enough digits with the password.
+    assert list(body["errors"]) == ["new_password"], body
+    assert {COMMON, NUMERIC} <= set(body["errors"]["new_password"]), body
     invalid(api.post(CHANGE_PASSWORD, json={}, headers=h),
             {"old_password": REQUIRED, "new_password": REQUIRED,
              "new_password_confirm": REQUIRED})
@@ -964,7 +968,9 @@ def assert_throttled(r, window):
     body = fail(r, 429, "RATE_LIMITED", {})
     assert body["message"].startswith("Request was throttled."), body
     retry = int(r.headers["Retry-After"])
-    assert 0 < retry <= window
+    # The limiter estimates a sliding window from two fixed ones: the wait can
+    # reach into the next window, never past two.
+    assert 0 < retry <= 2 * window
 
 
 def test_login_rate_limit(make_server):

@@ -817,6 +817,7 @@ def test_login_rate_limited(make_server):
     assert set(got) == {"success", "message"} and got["success"] is False
     assert re.fullmatch(r"Request was throttled\. Expected available in \d+ seconds\.",
                         got["message"]), got
-    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    # sliding-window estimate: the wait may reach into the next minute
+    assert 1 <= int(r.headers["Retry-After"]) <= 120
     # other campus routes are not limited
     assert expect(s.api.post(REFRESH, json={}), 400) == REFRESH_REQUIRED

@@ -207,11 +207,6 @@ def test_register_sends_verification_email_with_prefixed_uid(shop, srv, mailbox)
     assert uid == b64url(f"u{uid_id}")
 
 
-def test_register_uid_example_from_document():
-    # "user ID 4 becomes 'u4' -> 'dTQ'"
-    assert b64url("u4") == "dTQ"
-
-
 def test_register_email_taken_400(shop):
     body, _ = register(shop)
     again = reg_body(email=body["email"])
@@ -826,6 +821,16 @@ def test_logout_errors(shop, mailbox):
     assert expect(shop.post(LOGOUT, json={"refresh": 5}, headers=h), 400) == bad
     assert expect(shop.post(LOGOUT, json={"refresh": acct.access}, headers=h), 400) == bad
     assert expect(shop.post(LOGOUT, json={"refresh": acct.refresh}), 401) == NOT_PROVIDED
+
+
+def test_logout_refuses_another_users_token(shop, mailbox):
+    me = verified_account(shop, mailbox)
+    other = verified_account(shop, mailbox)
+    r = shop.post(LOGOUT, json={"refresh": other.refresh}, headers=shop.auth(me.access))
+    assert expect(r, 400) == {"error": "Invalid token or token already expired"}
+    # The other user's session is untouched.
+    r = shop.post(TOKEN_REFRESH, json={"refresh": other.refresh})
+    assert set(expect(r, 200)) == {"access"}
 
 
 # ---------------------------------------------------------------------------

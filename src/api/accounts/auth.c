@@ -186,7 +186,7 @@ void accounts_register(struct http_request *req)
         phone = NULL;
     if (phone && !user_phone_valid(phone))
         errors_add(&err, "phone",
-                   "Enter a valid phone number in international format (+27123456789).");
+                   "Enter a valid phone number in international format, e.g. +14155550123.");
     if (password && confirm && strcmp(password, confirm) != 0)
         errors_add(&err, "password_confirm", "Passwords do not match.");
     if (errors_any(&err)) {
@@ -397,6 +397,10 @@ void accounts_password_reset_confirm(struct http_request *req)
     }
     if (rc == SHOP_EINVAL) {
         reply_password_failure(req, &err, "new_password");
+        return;
+    }
+    if (rc == SHOP_EFORBIDDEN) {
+        accounts_reply_fail(req, 403, "ACCOUNT_DISABLED", "This account has been disabled.");
         return;
     }
     if (rc != SHOP_OK) {

@@ -136,7 +136,7 @@ static bool read_profile_input(struct http_request *req, struct profile_input *i
     if (phone && *phone) {
         if (!user_phone_valid(phone))
             errors_add(err, "phone",
-                       "Enter a valid phone number in international format (+27123456789).");
+                       "Enter a valid phone number in international format, e.g. +14155550123.");
         else if (user_phone_taken(&req->ctx, phone, me->id))
             /* Asked before writing: a constraint failure inside the
              * transaction would abort it on PostgreSQL. */

@@ -381,7 +381,8 @@ void shop_logout(struct http_request *req)
     }
     enum token_failure why = TOKEN_FAIL_NONE;
     struct str refresh = {json_object_get_string(v), (size_t)json_object_get_string_len(v)};
-    int rc = token_blacklist(&req->ctx, str_trim(refresh), &why);
+    /* Only the caller's own session: another user's token is refused. */
+    int rc = token_logout(&req->ctx, str_trim(refresh), req->ctx.user->id, &why);
     if (rc == SHOP_EAUTH) {
         shop_reply_error(req, 400, refused);
         return;

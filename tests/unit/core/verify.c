@@ -221,33 +221,74 @@ static void test_reset_rules_apply(void **state)
 static void test_ratelimit_counts_and_slides(void **state)
 {
     struct env *e = *state;
-    int64_t count = 0;
+    int64_t count = 0, wait = 0;
     /* Start of a window: 5 hits count 1..5. */
     e->ctx.now = T0 - T0 % 60;
     e->ctx.now_us = e->ctx.now * 1000000;
     for (int64_t i = 1; i <= 5; i++) {
-        assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, &count), SHOP_OK);
+        assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, 1000, &count, &wait), SHOP_OK);
         assert_int_equal(count, i);
     }
     /* Another key counts apart. */
-    assert_int_equal(ratelimit_hit(&e->ctx, "other", 60, &count), SHOP_OK);
+    assert_int_equal(ratelimit_hit(&e->ctx, "other", 60, 1000, &count, &wait), SHOP_OK);
     assert_int_equal(count, 1);
     /* Just into the next window, the previous one still weighs almost fully:
      * a burst straddling the boundary is one burst. */
     e->ctx.now += 60;
     e->ctx.now_us = e->ctx.now * 1000000 + 1000;
-    assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, &count), SHOP_OK);
+    assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, 1000, &count, &wait), SHOP_OK);
     assert_int_equal(count, 1 + 5);
     /* Half a window later, half of the previous window's 5 (rounded up). */
     e->ctx.now += 30;
     e->ctx.now_us = e->ctx.now * 1000000;
-    assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, &count), SHOP_OK);
+    assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, 1000, &count, &wait), SHOP_OK);
     assert_int_equal(count, 2 + 3);
     /* Two windows later, the old hits are gone. */
     e->ctx.now += 90;
     e->ctx.now_us = e->ctx.now * 1000000;
-    assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, &count), SHOP_OK);
+    assert_int_equal(ratelimit_hit(&e->ctx, "k", 60, 1000, &count, &wait), SHOP_OK);
     assert_int_equal(count, 1);
+}
+
+/* Retry-After is honest: after waiting it, the next hit is allowed; a
+ * second earlier, it is not. */
+static void test_ratelimit_retry_after_is_honest(void **state)
+{
+    struct env *e = *state;
+    const int64_t limit = 5, window = 60;
+    for (int64_t start_ms = 0; start_ms < 60000; start_ms += 7919) {
+        /* Two keys with the same history: one probes a second early, the
+         * other at Retry-After. */
+        char early[32], on_time[32];
+        snprintf(early, sizeof(early), "e%lld", (long long)start_ms);
+        snprintf(on_time, sizeof(on_time), "o%lld", (long long)start_ms);
+        int64_t base = T0 - T0 % window + 600;
+        int64_t count = 0, wait = 0, wait_twin = 0;
+        e->ctx.now_us = base * 1000000 + start_ms * 1000;
+        e->ctx.now = e->ctx.now_us / 1000000;
+        for (int i = 0; i <= limit; i++) {
+            assert_int_equal(ratelimit_hit(&e->ctx, early, window, limit, &count, &wait_twin),
+                             SHOP_OK);
+            assert_int_equal(ratelimit_hit(&e->ctx, on_time, window, limit, &count, &wait),
+                             SHOP_OK);
+        }
+        assert_true(count > limit);
+        assert_true(wait >= 1);
+        assert_int_equal(wait, wait_twin);
+        int64_t refused_at = e->ctx.now_us;
+        if (wait > 1) {
+            e->ctx.now_us = refused_at + (wait - 1) * 1000000;
+            e->ctx.now = e->ctx.now_us / 1000000;
+            assert_int_equal(ratelimit_hit(&e->ctx, early, window, limit, &count, &wait_twin),
+                             SHOP_OK);
+            assert_true(count > limit);
+        }
+        e->ctx.now_us = refused_at + wait * 1000000;
+        e->ctx.now = e->ctx.now_us / 1000000;
+        assert_int_equal(ratelimit_hit(&e->ctx, on_time, window, limit, &count, &wait), SHOP_OK);
+        assert_true(count <= limit);
+        assert_int_equal(wait, 0);
+    }
 }
 
 int main(void)
@@ -265,6 +306,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reset_rules_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_counts_and_slides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratelimit_retry_after_is_honest, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     password_shutdown();
