@@ -14,14 +14,17 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "util/arena.h"
@@ -50,8 +53,69 @@ const char *jwt_type_name(enum jwt_type type)
     return "access";
 }
 
+/* A per-thread HMAC context keyed once: OpenSSL 3's one-shot HMAC() looks
+ * the digest up and allocates a context on every call, a fifth of the cost
+ * of checking a token. The cached key is compared by value, so a different
+ * key (tests, rotation) simply re-keys it. Keys longer than the cache are
+ * signed the slow way. */
+static EVP_MAC *hmac_alg;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t hmac_key; /* the thread's struct hmac_cache, freed at its exit */
+
+struct hmac_cache {
+    EVP_MAC_CTX *ctx; /* keyed with key[0..key_n) */
+    unsigned char key[256];
+    size_t key_n;
+};
+
+static void free_hmac_cache(void *p)
+{
+    struct hmac_cache *c = p;
+    EVP_MAC_CTX_free(c->ctx);
+    secure_wipe(c, sizeof(*c));
+    free(c);
+}
+
+static void fetch_hmac(void)
+{
+    hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (pthread_key_create(&hmac_key, free_hmac_cache) != 0)
+        hmac_alg = NULL; /* no per-thread cache: every token takes the slow path */
+}
+
+static bool sign_cached(struct str key, const char *data, size_t n, unsigned char mac[MAC_LEN])
+{
+    pthread_once(&hmac_once, fetch_hmac);
+    if (hmac_alg == NULL || key.n > sizeof(((struct hmac_cache *)0)->key))
+        return false;
+    struct hmac_cache *c = pthread_getspecific(hmac_key);
+    if (c == NULL) {
+        c = xcalloc(1, sizeof(*c));
+        pthread_setspecific(hmac_key, c);
+    }
+    if (c->ctx == NULL || c->key_n != key.n || memcmp(c->key, key.p, key.n) != 0) {
+        if (c->ctx == NULL)
+            c->ctx = EVP_MAC_CTX_new(hmac_alg);
+        if (c->ctx == NULL)
+            return false;
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        if (EVP_MAC_init(c->ctx, (const unsigned char *)(key.n ? key.p : ""), key.n, params) != 1)
+            return false;
+        memcpy(c->key, key.p, key.n);
+        c->key_n = key.n;
+    } else if (EVP_MAC_init(c->ctx, NULL, 0, NULL) != 1) { /* same key: just restart */
+        return false;
+    }
+    size_t out_n = 0;
+    return EVP_MAC_update(c->ctx, (const unsigned char *)data, n) == 1 &&
+           EVP_MAC_final(c->ctx, mac, &out_n, MAC_LEN) == 1 && out_n == MAC_LEN;
+}
+
 static void sign(struct str key, const char *data, size_t n, unsigned char mac[MAC_LEN])
 {
+    if (sign_cached(key, data, n, mac))
+        return;
     unsigned int mac_len = 0;
     /* OpenSSL refuses a NULL key even with length 0. */
     const void *k = key.p != NULL ? key.p : "";
@@ -126,15 +190,35 @@ char *jwt_encode(struct arena *a, struct str key, const struct jwt_claims *claim
 
 /* Exactly one JSON object filling buf (white space around it allowed, as in
  * Python's json.loads); NULL for anything else. The caller puts the result. */
+static pthread_once_t tokener_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tokener_key;
+
+static void free_tokener(void *tok)
+{
+    json_tokener_free(tok);
+}
+
+static void make_tokener_key(void)
+{
+    pthread_key_create(&tokener_key, free_tokener);
+}
+
 static struct json_object *parse_object(const unsigned char *buf, size_t n)
 {
     /* json-c would stop at a NUL and call the prefix the whole document. */
     if (n == 0 || n > INT_MAX || memchr(buf, '\0', n) != NULL)
         return NULL;
-    struct json_tokener *tok = json_tokener_new();
-    if (tok == NULL)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* One tokener per thread, reset between tokens, freed at thread exit. */
+    pthread_once(&tokener_once, make_tokener_key);
+    struct json_tokener *tok = pthread_getspecific(tokener_key);
+    if (tok == NULL) {
+        tok = json_tokener_new();
+        if (tok == NULL)
+            return NULL;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+        pthread_setspecific(tokener_key, tok);
+    }
+    json_tokener_reset(tok);
     struct json_object *obj = json_tokener_parse_ex(tok, (const char *)buf, (int)n);
     if (obj != NULL &&
         (json_tokener_get_error(tok) != json_tokener_success ||
@@ -142,7 +226,6 @@ static struct json_object *parse_object(const unsigned char *buf, size_t n)
         json_object_put(obj);
         obj = NULL;
     }
-    json_tokener_free(tok);
     return obj;
 }
 
@@ -294,14 +377,17 @@ enum jwt_result jwt_decode(struct arena *a, struct str key, struct str token,
         !b64url_decode(a, dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload_raw, &payload_n) ||
         !b64url_decode(a, dot2 + 1, (size_t)(end - dot2 - 1), &sig, &sig_n))
         goto out;
-    header = parse_object(header_raw, header_n);
-    if (header == NULL)
-        goto out;
-
-    res = JWT_BAD_ALG;
-    struct json_object *alg;
-    if (!json_object_object_get_ex(header, "alg", &alg) || !json_string_is(alg, "HS256"))
-        goto out;
+    /* The header shopd (and PyJWT) writes is always the same bytes: no
+     * need to parse it. Anything else is parsed and checked. */
+    if (header_n != sizeof(header_json) - 1 || memcmp(header_raw, header_json, header_n) != 0) {
+        header = parse_object(header_raw, header_n);
+        if (header == NULL)
+            goto out;
+        res = JWT_BAD_ALG;
+        struct json_object *alg;
+        if (!json_object_object_get_ex(header, "alg", &alg) || !json_string_is(alg, "HS256"))
+            goto out;
+    }
 
     res = JWT_BAD_SIGNATURE;
     sign(key, token.p, (size_t)(dot2 - token.p), mac);

@@ -237,6 +237,10 @@ int64_t db_col_int(struct db_res *res, int col)
 
 bool db_col_bool(struct db_res *res, int col)
 {
+    /* SQLite stores booleans as integers: read them as such (asking for text
+     * makes SQLite convert and allocate). */
+    if (res != NULL && res->db->kind == DB_SQLITE)
+        return db_col_int(res, col) != 0;
     const char *t = db_col_text(res, col);
 
     if (t == NULL)

@@ -258,8 +258,8 @@ static enum MHD_Result queue_reply(struct http_exchange *ex)
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)ex->status, resp);
     MHD_destroy_response(resp);
     ex->state = EX_QUEUED;
-    log_info("%s %s %d %zu %lldus", req->method, req->path, ex->status, len,
-             (long long)(time_mono_us() - ex->start_us));
+    log_access("%s %s %d %zu %lldus", req->method, req->path, ex->status, len,
+               (long long)(time_mono_us() - ex->start_us));
     return rc;
 }
 
@@ -381,19 +381,25 @@ bool http_server_start(const struct config *cfg, const struct http_surface *cons
         return false;
     }
     hash_pool = pool_create((int)cfg->hash_threads, "hash");
+    /* The logger first (libmicrohttpd warns otherwise). No SO_REUSEPORT: a
+     * second server on the same port must fail, not silently share it. The
+     * per-connection pool is wiped after every keep-alive request, so it is
+     * kept small: 16 KiB holds any reasonable request head (bodies go to
+     * our own buffer). */
     daemon_handle = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+        NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)16 * 1024, MHD_OPTION_END);
     if (daemon_handle == NULL) {
         log_error("cannot listen on %s", cfg->listen);
         pool_destroy(hash_pool);
         hash_pool = NULL;
         return false;
     }
+    log_async_start();
     log_info("serving on http://%s with %lld workers", cfg->listen, (long long)cfg->threads);
     return true;
 }
@@ -420,4 +426,5 @@ void http_server_stop(int drain_seconds)
     listen_socket = MHD_INVALID_SOCKET;
     cors_free();
     router_reset();
+    log_async_stop();
 }

@@ -61,8 +61,9 @@ static const struct config_entry entries[] = {
      "secret for /api/payments/webhook/"},
     {"SHOPD_THREADS", INT_FIELD(threads), NULL, 1, 256,
      "HTTP worker threads (default: number of cores)"},
-    {"SHOPD_HASH_THREADS", INT_FIELD(hash_threads), "2", 1, 64,
-     "threads that run password hashing, off the HTTP workers"},
+    {"SHOPD_HASH_THREADS", INT_FIELD(hash_threads), "1", 1, 64,
+     "threads that run password hashing, off the HTTP workers (each holds "
+     "SHOPD_ARGON2_MEMORY_KIB while it hashes)"},
     {"SHOPD_ARGON2_MEMORY_KIB", INT_FIELD(argon2_memory_kib), "19456", 8, 4194304,
      "Argon2id memory cost in KiB (OWASP baseline: 19 MiB)"},
     {"SHOPD_ARGON2_ITERATIONS", INT_FIELD(argon2_iterations), "2", 1, 64,
