@@ -281,6 +281,7 @@ int user_deactivate(struct ctx *ctx, const struct user *u, const char *reason)
         return SHOP_EDB;
     int rc = SHOP_OK;
     /* password_changed_us moves too: every access token stops at once. */
+    user_changed();
     if (db_exec(ctx->db,
                 "UPDATE users SET is_active = FALSE, deactivated_at = ?, deactivation_reason = ?, "
                 "password_changed_us = ? WHERE id = ?",

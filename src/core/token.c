@@ -6,12 +6,15 @@
  */
 #include "core/token.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "core/jwt.h"
 #include "core/user.h"
 #include "db/db.h"
+#include "util/arena.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -70,11 +73,123 @@ const char *token_issue_verification(struct ctx *ctx, int64_t user_id)
     return jwt_encode(ctx->arena, secret(ctx), &c);
 }
 
+/* ---- a per-thread cache of the users behind tokens ----
+ *
+ * Every authenticated request needs its user (to refuse deactivated users
+ * and tokens older than a password change); reading it from the database
+ * was half the cost of a request. Each thread keeps the users it saw
+ * recently. An entry is used only while no user was written in this process
+ * since it was filled (user_changed moves a process-wide epoch), and for at
+ * most USER_CACHE_TTL_US: a write from another process (several servers on
+ * one PostgreSQL) or by hand is seen within that time. */
+
+#define USER_CACHE_SLOTS 64
+#define USER_CACHE_TTL_US 1000000
+#define USER_CACHE_STRINGS 1024
+
+struct cached_user {
+    int64_t id; /* 0: empty */
+    uint64_t epoch;
+    int64_t filled_us;
+    struct user u;           /* string fields point into strings */
+    char strings[USER_CACHE_STRINGS];
+};
+
+static _Thread_local struct cached_user *user_cache; /* [USER_CACHE_SLOTS] */
+static pthread_once_t user_cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t user_cache_key;
+
+static void make_user_cache_key(void)
+{
+    pthread_key_create(&user_cache_key, free);
+}
+
+static struct cached_user *cache_slots(void)
+{
+    if (user_cache == NULL) {
+        pthread_once(&user_cache_once, make_user_cache_key);
+        user_cache = xcalloc(USER_CACHE_SLOTS, sizeof(*user_cache));
+        pthread_setspecific(user_cache_key, user_cache); /* freed at thread exit */
+    }
+    return user_cache;
+}
+
+/* Copies a string into the entry's pool; false when it does not fit. */
+static bool keep(struct cached_user *e, size_t *used, const char **field)
+{
+    if (*field == NULL)
+        return true;
+    size_t n = strlen(*field) + 1;
+    if (*used + n > sizeof(e->strings))
+        return false;
+    memcpy(e->strings + *used, *field, n);
+    *field = e->strings + *used;
+    *used += n;
+    return true;
+}
+
+#define USER_STRING_FIELDS 8
+
+/* The addresses of the string fields of u, for copying them in and out. */
+static void string_fields(struct user *u, const char **f[USER_STRING_FIELDS])
+{
+    f[0] = &u->username;
+    f[1] = &u->email;
+    f[2] = &u->phone;
+    f[3] = &u->first_name;
+    f[4] = &u->last_name;
+    f[5] = &u->birthdate;
+    f[6] = &u->user_type;
+    f[7] = &u->password;
+}
+
+static void cache_fill(const struct ctx *ctx, const struct user *u, uint64_t epoch)
+{
+    struct cached_user *e = &cache_slots()[(uint64_t)u->id % USER_CACHE_SLOTS];
+    e->id = 0;
+    e->u = *u;
+    size_t used = 0;
+    const char **fields[USER_STRING_FIELDS];
+    string_fields(&e->u, fields);
+    for (size_t i = 0; i < USER_STRING_FIELDS; i++)
+        if (!keep(e, &used, fields[i]))
+            return; /* too long to cache: leave the slot empty */
+    e->epoch = epoch;
+    e->filled_us = ctx->now_us;
+    e->id = u->id;
+}
+
+static bool cache_lookup(struct ctx *ctx, int64_t id, struct user *out)
+{
+    struct cached_user *e = &cache_slots()[(uint64_t)id % USER_CACHE_SLOTS];
+    if (e->id != id || e->epoch != user_epoch() || ctx->now_us - e->filled_us > USER_CACHE_TTL_US ||
+        ctx->now_us < e->filled_us)
+        return false;
+    *out = e->u;
+    const char **fields[USER_STRING_FIELDS];
+    string_fields(out, fields);
+    for (size_t i = 0; i < USER_STRING_FIELDS; i++) /* the request owns its copy */
+        if (*fields[i] != NULL)
+            *fields[i] = arena_strdup(ctx->arena, *fields[i]);
+    return true;
+}
+
+static int user_get_cached(struct ctx *ctx, int64_t id, struct user *out)
+{
+    if (cache_lookup(ctx, id, out))
+        return SHOP_OK;
+    uint64_t epoch = user_epoch(); /* read before the load: a write meanwhile retires it */
+    int rc = user_get(ctx, id, out);
+    if (rc == SHOP_OK)
+        cache_fill(ctx, out, epoch);
+    return rc;
+}
+
 /* Loads the token's user and checks it may still act. */
 static int load_token_user(struct ctx *ctx, const struct jwt_claims *c, struct user *out,
                            enum token_failure *why)
 {
-    int rc = user_get(ctx, c->user_id, out);
+    int rc = user_get_cached(ctx, c->user_id, out);
     if (rc == SHOP_ENOTFOUND) {
         *why = TOKEN_FAIL_USER_NOT_FOUND;
         return SHOP_EAUTH;

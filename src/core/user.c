@@ -5,6 +5,7 @@
 #include "core/user.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -67,6 +68,18 @@ static int fetch_one(struct ctx *ctx, const char *sql, const struct db_param *pa
     }
     db_res_close(res);
     return status;
+}
+
+static atomic_uint_least64_t epoch;
+
+void user_changed(void)
+{
+    atomic_fetch_add_explicit(&epoch, 1, memory_order_release);
+}
+
+uint64_t user_epoch(void)
+{
+    return atomic_load_explicit(&epoch, memory_order_acquire);
 }
 
 bool user_is_admin(const struct user *u)
@@ -335,6 +348,7 @@ int user_authenticate(struct ctx *ctx, const char *login, unsigned by, const cha
         if (password_hash(password, hash) == 0) {
             db_exec(ctx->db, "UPDATE users SET password = ? WHERE id = ?",
                     DB_PARAMS(DB_TEXT(hash), DB_INT(out->id)), NULL);
+            user_changed();
             out->password = arena_strdup(ctx->arena, hash);
         }
         secure_wipe(hash, sizeof(hash));
@@ -343,12 +357,14 @@ int user_authenticate(struct ctx *ctx, const char *login, unsigned by, const cha
         return SHOP_OK; /* refused by the caller: no login happens */
     db_exec(ctx->db, "UPDATE users SET last_login = ? WHERE id = ?",
             DB_PARAMS(DB_INT(ctx->now), DB_INT(out->id)), NULL);
+    user_changed();
     out->last_login = ctx->now;
     return SHOP_OK;
 }
 
 int user_set_email_verified(struct ctx *ctx, int64_t user_id)
 {
+    user_changed();
     return db_exec(ctx->db, "UPDATE users SET email_verified = TRUE WHERE id = ?",
                    DB_PARAMS(DB_INT(user_id)), NULL) == DB_OK
                ? SHOP_OK
@@ -418,6 +434,7 @@ int user_update(struct ctx *ctx, int64_t id, const struct user_patch *p, struct 
         if (rc == DB_ROW)
             read_user(ctx, res, out);
         db_res_close(res);
+        user_changed();
     }
     if (rc == DB_ROW && email_changed && verify_send_email(ctx, out) != SHOP_OK)
         rc = DB_ERR;
@@ -460,6 +477,7 @@ int user_set_password(struct ctx *ctx, const struct user *u, const char *new_pas
         db_rollback(ctx->db);
         goto out;
     }
+    user_changed();
     if (changed == 0) {
         db_rollback(ctx->db);
         errors_add(err, new_password_field,

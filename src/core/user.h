@@ -45,6 +45,12 @@ bool user_is_admin(const struct user *u);
 bool user_email_valid(const char *email);
 
 int user_get(struct ctx *ctx, int64_t id, struct user *out);
+
+/* Every write to the users table calls this: it retires every thread's
+ * cached copy of users at once (see token.c's cache). */
+void user_changed(void);
+/* A process-wide counter that user_changed moves. */
+uint64_t user_epoch(void);
 /* Case-insensitive. SHOP_ENOTFOUND when nobody has it. */
 int user_get_by_email(struct ctx *ctx, const char *email, struct user *out);
 bool user_email_taken(struct ctx *ctx, const char *email, int64_t except_id);

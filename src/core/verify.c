@@ -239,6 +239,7 @@ int verify_send_email(struct ctx *ctx, const struct user *u)
     if (core_tx_begin(ctx, &own) != SHOP_OK)
         return SHOP_EDB;
     int rc = send_link(ctx, u, VERIFY_EMAIL);
+    user_changed();
     if (rc == SHOP_OK &&
         db_exec(ctx->db, "UPDATE users SET verification_sent_at = ? WHERE id = ?",
                 DB_PARAMS(DB_INT(ctx->now), DB_INT(u->id)), NULL) != DB_OK)

@@ -8,6 +8,7 @@ only what both understand (TRUE / FALSE literals, no placeholders).
 
 import base64
 import hashlib
+import time
 
 import pytest
 
@@ -24,9 +25,19 @@ USER_NOT_FOUND = {"detail": "User not found", "code": "user_not_found"}
 REFRESH_INVALID = {"detail": "Token is invalid or expired", "code": "token_not_valid"}
 
 
+# shopd keeps the user behind each token in a per-thread cache for at most 1 s; its own
+# writes retire the cache at once, writes from outside the process (like these) apply
+# within that second.
+OUTSIDE_WRITE_DELAY = 1.1
+
+
 def run_sql(server, sql):
-    """One SQL statement on the server's own database (the harness's helper)."""
-    return server.sql(sql)
+    """One SQL statement on the server's own database (the harness's helper), as another
+    process would write it: a write waits until shopd must have seen it."""
+    rows = server.sql(sql)
+    if not sql.lstrip().upper().startswith("SELECT"):
+        time.sleep(OUTSIDE_WRITE_DELAY)
+    return rows
 
 def sql_text(s):
     """A SQL string literal."""
