@@ -341,11 +341,15 @@ static int64_t tokens_of(struct env *e, int64_t user_id)
     return count(e, "SELECT COUNT(*) FROM refresh_tokens WHERE user_id = ?", user_id);
 }
 
+/* A write to users from this process: like every such write in src/core it
+ * tells the token cache (user_changed), or the change would show only after
+ * the cache's second. */
 static void exec1(struct env *e, const char *sql, int64_t id)
 {
     int64_t changed = 0;
     assert_int_equal(db_exec(e->db, sql, DB_PARAMS(DB_INT(id)), &changed), DB_OK);
     assert_int_equal(changed, 1);
+    user_changed();
 }
 
 /* A copy of token with one character of its payload changed. */
