@@ -22,6 +22,7 @@ build: bootstrap $(BUILD)/build.ninja
 
 run: build
 	$(BUILD)/shopd migrate
+	$(BUILD)/shopd seed-demo
 	$(BUILD)/shopd serve
 
 test: build

@@ -9,11 +9,15 @@ packages=(
   # libraries the server links
   libmicrohttpd-dev libjson-c-dev libsqlite3-dev libpq-dev libssl-dev libsodium-dev
   libcurl4-openssl-dev libhpdf-dev libcsv-dev
+  # bulk import: .xlsx files are zip archives of XML parts
+  libzip-dev libexpat1-dev
   # password rules: a list of common passwords and a dictionary of words
   john-data cracklib-runtime
   # tests: unit, black-box API, SMTP sink, PostgreSQL server, PDF text, sanitizer runtime
   libcmocka-dev python3-pytest python3-requests python3-aiosmtpd postgresql postgresql-contrib
   poppler-utils
+  # tests that build .xlsx files
+  python3-openpyxl
   # benchmarks
   wrk
 )

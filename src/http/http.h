@@ -149,6 +149,30 @@ void http_reply_error(struct http_request *req, int status, const char *code,
 /* The default answer for an authentication failure, in the surface's shape. */
 void http_reply_auth_failure(struct http_request *req, enum auth_failure why);
 
+/* ---- pagination (DRF's PageNumberPagination) ---- */
+
+struct http_page {
+    int64_t number; /* 1-based; -1: "last" until http_page_check */
+    int64_t size;
+};
+
+/* Reads ?page= and ?page_size= (capped at max_size; unusable values give
+ * default_size). A page that is not a positive number answers 404
+ * {"detail": "Invalid page."} (in the surface's shape) and returns false. */
+bool http_page_params(struct http_request *req, int64_t default_size, int64_t max_size,
+                      struct http_page *page);
+/* Once the count is known: resolves "last", and answers 404 "Invalid page."
+ * for a page past the end (page 1 of nothing is fine). */
+bool http_page_check(struct http_request *req, struct http_page *page, int64_t count);
+static inline int64_t http_page_offset(const struct http_page *page)
+{
+    return (page->number - 1) * page->size;
+}
+/* {"count", "next", "previous", "results"} with absolute URLs; takes
+ * ownership of results. */
+struct json_object *http_page_envelope(struct http_request *req, const struct http_page *page,
+                                       int64_t count, struct json_object *results);
+
 /* ---- shared renderers ---- */
 
 /* {"field": ["message", ...], ...} in the order the fields first appear. */

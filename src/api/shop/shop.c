@@ -42,6 +42,28 @@ static const struct route shop_routes[] = {
     {"DELETE", "users/addresses/<int:id>/", shop_address_delete, USER_ONLY, NULL},
     {"GET", "users/user-profile/", shop_profile_get, USER_ONLY, NULL},
     {"PUT", "users/user-profile/", shop_profile_put, USER_ONLY, NULL},
+    /* catalogue: reading is public (a token, when sent, lets admins see
+     * inactive products); writing needs a token and an admin (403 checked
+     * in the handlers). Fixed paths come before <str:category_id>. */
+    {"GET", "categories/", shop_categories_list, ROUTE_PUBLIC, NULL},
+    {"POST", "categories/", shop_categories_create, ROUTE_AUTH | ROUTE_UPLOAD, NULL},
+    {"GET", "categories/ordered/", shop_categories_ordered, ROUTE_PUBLIC, NULL},
+    {"GET", "categories/available-orders/", shop_categories_available_orders, ROUTE_PUBLIC,
+     NULL},
+    {"GET", "categories/<str:category_id>/", shop_category_get, ROUTE_PUBLIC, NULL},
+    {"PUT", "categories/<str:category_id>/", shop_category_put, ROUTE_AUTH | ROUTE_UPLOAD, NULL},
+    {"PATCH", "categories/<str:category_id>/", shop_category_patch, ROUTE_AUTH | ROUTE_UPLOAD,
+     NULL},
+    {"DELETE", "categories/<str:category_id>/", shop_category_delete, ROUTE_AUTH, NULL},
+    {"GET", "products/", shop_products_list, ROUTE_PUBLIC, NULL},
+    {"POST", "products/", shop_products_create, ROUTE_AUTH, NULL},
+    {"POST", "products/bulk-upload/", shop_products_bulk_upload, ROUTE_AUTH | ROUTE_UPLOAD, NULL},
+    {"GET", "products/<int:id>/", shop_product_get, ROUTE_PUBLIC, NULL},
+    {"PUT", "products/<int:id>/", shop_product_put, ROUTE_AUTH, NULL},
+    {"PATCH", "products/<int:id>/", shop_product_patch, ROUTE_AUTH, NULL},
+    {"DELETE", "products/<int:id>/", shop_product_delete, ROUTE_AUTH, NULL},
+    /* search */
+    {"GET", "search/", shop_search, ROUTE_PUBLIC, NULL},
 };
 
 static bool is_address_route(const struct route *r)

@@ -1,6 +1,7 @@
 /*
  * shop.h - the shop surface: seed document 002_f3e69b745269c34f.txt, mounted
- * at /api/. This issue implements its users part (/api/users/, /api/token/).
+ * at /api/: its users part (/api/users/, /api/token/), its catalogue
+ * (/api/categories/, /api/products/) and search (/api/search/).
  *
  * Errors are {"error": "..."}, with "details" (field -> messages) where the
  * client needs to know which field is wrong; docs/surfaces/shop.md lists the
@@ -16,8 +17,11 @@
 #include "core/address.h"
 #include "http/http.h"
 
+struct category;
+struct ctx;
 struct errors;
 struct json_object;
+struct product;
 struct user;
 
 extern const struct http_surface shop_surface;
@@ -70,6 +74,41 @@ struct json_object *shop_item_errors(size_t n, size_t failed, const struct error
 /* ---- profile.c ---- */
 void shop_profile_get(struct http_request *req);
 void shop_profile_put(struct http_request *req);
+
+/* ---- catalog.c: categories and products (reading public, writing admin) ---- */
+void shop_categories_list(struct http_request *req);
+void shop_categories_create(struct http_request *req);
+void shop_categories_ordered(struct http_request *req);
+void shop_categories_available_orders(struct http_request *req);
+void shop_category_get(struct http_request *req);
+void shop_category_put(struct http_request *req);
+void shop_category_patch(struct http_request *req);
+void shop_category_delete(struct http_request *req);
+void shop_products_list(struct http_request *req);
+void shop_products_create(struct http_request *req);
+void shop_products_bulk_upload(struct http_request *req);
+void shop_product_get(struct http_request *req);
+void shop_product_put(struct http_request *req);
+void shop_product_patch(struct http_request *req);
+void shop_product_delete(struct http_request *req);
+
+/* {"id", "category_id", "name", "description", "tags", "image", "display_order",
+ * "available_display_orders"}; free_orders is computed once per answer
+ * (catalog_display_orders_free), not per category. */
+struct json_object *shop_category_json(struct ctx *ctx, const struct category *c,
+                                       const int *free_orders, size_t n_free);
+/* {"id", "name", "description", "category": {"id", "name"}, "inventory",
+ * "price_weights": [{"id", "price", "weight", "inventory", "status"}],
+ * "tags", "image_urls", "is_active", "created_at", "updated_at"} */
+struct json_object *shop_product_json(const struct product *p);
+/* A stored media path as its absolute URL (an absolute URL as is); NULL
+ * (JSON null) when there is none. */
+struct json_object *shop_media_json(struct ctx *ctx, const char *path);
+/* ["a", "b"] */
+struct json_object *shop_string_array(const char *const *items, size_t n);
+
+/* ---- search.c ---- */
+void shop_search(struct http_request *req);
 
 /* ---- render.c: serializers and the surface's error shapes ---- */
 

@@ -13,6 +13,21 @@ static const struct route v1_routes[] = {
     {"PUT", "auth/profile/", v1_auth_profile_put, ROUTE_AUTH},
     {"PATCH", "auth/profile/", v1_auth_profile_patch, ROUTE_AUTH},
     {"POST", "auth/change-password/", v1_auth_change_password, ROUTE_AUTH | ROUTE_SLOW},
+    /* 7-11: products (the document requires a token even to read); the
+     * writes accept a multipart image upload besides JSON */
+    {"GET", "products/", v1_products_list, ROUTE_AUTH},
+    {"POST", "products/", v1_products_create, ROUTE_AUTH | ROUTE_UPLOAD},
+    {"GET", "products/<int:id>/", v1_product_get, ROUTE_AUTH},
+    {"PUT", "products/<int:id>/", v1_product_put, ROUTE_AUTH | ROUTE_UPLOAD},
+    {"PATCH", "products/<int:id>/", v1_product_patch, ROUTE_AUTH | ROUTE_UPLOAD},
+    {"DELETE", "products/<int:id>/", v1_product_delete, ROUTE_AUTH},
+    /* 12-16: categories */
+    {"GET", "categories/", v1_categories_list, ROUTE_AUTH},
+    {"POST", "categories/", v1_categories_create, ROUTE_AUTH},
+    {"GET", "categories/<int:id>/", v1_category_get, ROUTE_AUTH},
+    {"PUT", "categories/<int:id>/", v1_category_put, ROUTE_AUTH},
+    {"PATCH", "categories/<int:id>/", v1_category_patch, ROUTE_AUTH},
+    {"DELETE", "categories/<int:id>/", v1_category_delete, ROUTE_AUTH},
 };
 
 const struct http_surface v1_surface = {

@@ -18,4 +18,18 @@ void v1_auth_profile_put(struct http_request *req);
 void v1_auth_profile_patch(struct http_request *req);
 void v1_auth_change_password(struct http_request *req);
 
+/* catalog.c: endpoints 7-16 */
+void v1_products_list(struct http_request *req);
+void v1_products_create(struct http_request *req);
+void v1_product_get(struct http_request *req);
+void v1_product_put(struct http_request *req);
+void v1_product_patch(struct http_request *req);
+void v1_product_delete(struct http_request *req);
+void v1_categories_list(struct http_request *req);
+void v1_categories_create(struct http_request *req);
+void v1_category_get(struct http_request *req);
+void v1_category_put(struct http_request *req);
+void v1_category_patch(struct http_request *req);
+void v1_category_delete(struct http_request *req);
+
 #endif

@@ -1,0 +1,191 @@
+/*
+ * catalog.h - categories and products, one catalogue for every surface.
+ *
+ * A product has one or more variants (price, weight label, inventory): the
+ * shop surface shows them as price_weights; the v1 surface shows a product
+ * as one price (the lowest) and one stock_quantity (the sum). Prices are
+ * integer minor units. Strings and arrays returned live in ctx->arena.
+ *
+ * Writes are admin operations; permission checks are the caller's (the one
+ * admin test is user_is_admin in user.h). Deleting a category that still
+ * has products is refused (SHOP_ECONFLICT), never cascaded.
+ */
+#ifndef SHOPD_CORE_CATALOG_H
+#define SHOPD_CORE_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ctx;
+struct errors;
+
+#define CATALOG_DISPLAY_SLOTS 8 /* display_order runs 1..8 */
+#define CATALOG_PAGE_SIZE_DEFAULT 20
+#define CATALOG_PAGE_SIZE_MAX 100
+
+struct category {
+    int64_t id;
+    const char *category_id; /* the shop surface's public id ("001"); unique */
+    const char *name;        /* unique, case-insensitive */
+    const char *slug;        /* from the name, unique */
+    const char *description;
+    const char **tags;
+    size_t n_tags;
+    const char *image;       /* media path ("categories/<hex>.png") or NULL */
+    int display_order;       /* 1..8, 0: none */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct variant {
+    int64_t id;
+    int64_t price_minor;
+    const char *weight; /* "100gms", "1kg", "" */
+    int64_t inventory;
+};
+
+struct product {
+    int64_t id;
+    const char *name; /* unique, case-insensitive */
+    const char *slug; /* from the name, unique */
+    const char *description;
+    struct category category; /* the product's category, joined */
+    const char **tags;
+    size_t n_tags;
+    const char **image_urls;
+    size_t n_image_urls;
+    const char *image; /* v1's single image: a media path or an absolute URL, or NULL */
+    bool is_active;
+    struct variant *variants; /* in their position order */
+    size_t n_variants;
+    int64_t inventory;   /* sum of the variants' inventory */
+    int64_t price_minor; /* lowest variant price */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* ---- categories ---- */
+
+/* Unset fields: NULL pointers; n_tags < 0; has_display_order false. On
+ * create, category_id NULL means "the next free number" and description ""
+ * when absent. display_order 0 with has_display_order clears it. */
+struct category_input {
+    const char *category_id;
+    const char *name;
+    const char *description;
+    const char **tags;
+    ssize_t n_tags;
+    const char *image;
+    bool has_display_order;
+    int display_order;
+};
+
+/* Validation messages (err fields): name "This field is required." / "category
+ * with this name already exists."; category_id "category with this category
+ * id already exists."; display_order "Display order must be between 1 and
+ * 8." / "A category with this display order already exists." */
+int catalog_category_create(struct ctx *ctx, const struct category_input *in,
+                            struct errors *err, struct category *out);
+int catalog_category_update(struct ctx *ctx, int64_t id, const struct category_input *in,
+                            struct errors *err, struct category *out);
+int catalog_category_get(struct ctx *ctx, int64_t id, struct category *out);
+int catalog_category_get_public(struct ctx *ctx, const char *category_id, struct category *out);
+/* SHOP_ECONFLICT with err[ERRORS_NON_FIELD] "Cannot delete a category that still has N
+ * products." when products refer to it. */
+int catalog_category_delete(struct ctx *ctx, int64_t id, struct errors *err);
+
+enum category_order {
+    CATEGORY_BY_ID,            /* v1 */
+    CATEGORY_BY_DISPLAY_ORDER, /* shop: display_order first (1..8), then name */
+};
+
+struct category_list {
+    int64_t count; /* all matching, for pagination */
+    struct category *items;
+    size_t n;
+};
+
+/* offset/limit: a page; limit 0: all. only_ordered: display_order set. */
+int catalog_category_list(struct ctx *ctx, enum category_order order, bool only_ordered,
+                          int64_t offset, int64_t limit, struct category_list *out);
+/* The display orders still free, ascending, into free_orders[8]; *n_free. */
+int catalog_display_orders_free(struct ctx *ctx, int free_orders[CATALOG_DISPLAY_SLOTS],
+                                size_t *n_free);
+
+/* ---- products ---- */
+
+struct variant_input {
+    int64_t price_minor;
+    const char *weight;
+    int64_t inventory;
+};
+
+/* Parses variants given as the compact string "2000-100gms,3000-200gms"
+ * (price-weight pairs; spaces allowed) into an arena array; inventory 0.
+ * false with err[field] "Invalid price-weight pair \"x\". Use price-weight,
+ * e.g. 2000-100gms." */
+bool catalog_parse_price_weights(struct ctx *ctx, const char *s, const char *field,
+                                 struct errors *err, struct variant_input **out, size_t *n);
+
+/* Unset fields: NULL pointers, negative counts, has_* false. On create,
+ * name, category and at least one variant are required. On update, a given
+ * variant list replaces the product's variants position by position
+ * (existing variant ids are kept for the positions that remain, so carts
+ * pointing at them stay valid). */
+struct product_input {
+    const char *name;
+    const char *description;
+    bool has_category;
+    int64_t category_id; /* categories.id */
+    const char **tags;
+    ssize_t n_tags;
+    const char **image_urls;
+    ssize_t n_image_urls;
+    bool has_image;
+    const char *image; /* NULL with has_image: clears */
+    bool has_active;
+    bool is_active;
+    const struct variant_input *variants;
+    ssize_t n_variants;
+};
+
+/* Validation messages: name "This field is required." / "product with this
+ * name already exists."; category "Invalid pk \"N\" - object does not exist.";
+ * price_weights "At least one price-weight is required." / "Ensure price is
+ * greater than or equal to 0." / "Ensure inventory is greater than or equal to
+ * 0.". SHOP_EINVAL / SHOP_ECONFLICT (name taken) with err. */
+int catalog_product_create(struct ctx *ctx, const struct product_input *in, struct errors *err,
+                           struct product *out);
+int catalog_product_update(struct ctx *ctx, int64_t id, const struct product_input *in,
+                           struct errors *err, struct product *out);
+/* include_inactive false: an inactive product is SHOP_ENOTFOUND. */
+int catalog_product_get(struct ctx *ctx, int64_t id, bool include_inactive, struct product *out);
+int catalog_product_delete(struct ctx *ctx, int64_t id);
+
+struct product_query {
+    int64_t category_id;   /* categories.id; 0: any */
+    const char *search;    /* substring of name or description (v1's ?search=); NULL: none */
+    bool include_inactive; /* admin listings */
+    int64_t offset;
+    int64_t limit;
+};
+
+struct product_list {
+    int64_t count; /* all matching, for pagination; O(1) without search */
+    struct product *items;
+    size_t n;
+};
+
+/* Newest first (id descending). Two queries whatever the page size (the
+ * page's ids from the index, then those rows with their category and
+ * variants joined): no per-row queries. Deep pages start from cached anchor
+ * positions (see catalog.c), so their cost does not grow with the page. */
+int catalog_product_list(struct ctx *ctx, const struct product_query *q, struct product_list *out);
+
+/* The products of one category, active only, newest first, at most limit. */
+int catalog_category_products(struct ctx *ctx, int64_t category_id, int64_t limit,
+                              struct product_list *out);
+
+#endif
