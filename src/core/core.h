@@ -64,7 +64,8 @@ struct ctx {
     int64_t now;    /* request time, seconds since the epoch */
     int64_t now_us; /* the same instant, microseconds */
     const struct user *user; /* authenticated user or NULL */
-    const char *client_ip;   /* may be NULL */
+    const char *client_ip;   /* may be NULL: the http layer fills it on first use
+                              * (http_client_ip) */
 };
 
 /* A write transaction that joins the caller's when one is open: *own says

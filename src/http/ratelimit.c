@@ -98,7 +98,7 @@ void ratelimit_configure(const char *overrides)
 static const char *rule_key(struct http_exchange *ex, const struct rl_rule *r)
 {
     struct http_request *req = &ex->req;
-    const char *ip = req->ctx.client_ip ? req->ctx.client_ip : "?";
+    const char *ip = http_client_ip(req);
     switch (r->key) {
     case RL_IP:
         return arena_sprintf(req->arena, "%s:ip:%s", r->name, ip);

@@ -6,8 +6,11 @@
  * Everything returned points into the request arena or into libmicrohttpd's
  * connection state, both valid until the request ends.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -308,9 +311,25 @@ int64_t http_ratelimit_remaining(struct http_request *req)
     return exchange_of(req)->ratelimit_remaining;
 }
 
+/* Computed on first use: most requests never ask. */
 const char *http_client_ip(struct http_request *req)
 {
-    return req->ctx.client_ip ? req->ctx.client_ip : "";
+    if (req->ctx.client_ip != NULL)
+        return req->ctx.client_ip;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (ci != NULL && ci->client_addr != NULL) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip,
+                      sizeof(ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip,
+                      sizeof(ip));
+    }
+    req->ctx.client_ip = arena_strdup(req->arena, ip);
+    return req->ctx.client_ip;
 }
 
 bool request_parse_body(struct http_exchange *ex)
