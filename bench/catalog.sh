@@ -11,13 +11,18 @@
 #   1. GET /healthz                                   the reference
 #   2. GET /api/v1/products/?page=1   with a Bearer token   target (a): >= 25% of 1
 #   3. GET /api/v1/products/?page=5000 with a Bearer token  target (b): p99 < 20 ms
+#   4. GET /api/search/?q=amber  a 5-letter term (in ~7,700 products' names and
+#      descriptions and in 7 category names: 50 products + 7 x 20)  target (c): p99 < 20 ms
+#   5. GET /api/search/?q=ambre  one transposition away: no exact match, the
+#      "did you mean" answer from the trigram suggestions        target (d): p99 < 20 ms
 # printing req/s, p50, p99 and the server's CPU per request (us/req, the
 # figure that does not depend on how wrk and the server share the 2 cores).
 #
 # Bounded in time: every wrk run is wrapped in timeout(1), the server start
 # waits 10 s at most. The server is stopped by PID on exit.
 # Knobs: BENCH_DURATION (10), BENCH_CONNECTIONS (64), BENCH_PRODUCTS (100000),
-# BENCH_CATEGORIES (200), BENCH_DEEP_PAGE (5000), BENCH_BIN, BENCH_KEEP=1.
+# BENCH_CATEGORIES (200), BENCH_DEEP_PAGE (5000), BENCH_TERM (amber), BENCH_TYPO (ambre),
+# BENCH_BIN, BENCH_KEEP=1.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,6 +32,8 @@ CONNS=${BENCH_CONNECTIONS:-64}
 PRODUCTS=${BENCH_PRODUCTS:-100000}
 CATEGORIES=${BENCH_CATEGORIES:-200}
 DEEP=${BENCH_DEEP_PAGE:-5000}
+TERM_Q=${BENCH_TERM:-amber}
+TYPO_Q=${BENCH_TYPO:-ambre}
 THREADS=2
 EMAIL=bench@example.com
 PASSWORD=Analytical-Engine-1843
@@ -104,6 +111,17 @@ for path in sys.argv[1:]:
     d = json.load(open(path))
     assert len(d["results"]) == 20, (path, len(d["results"]))
 EOF
+curl -fs "$BASE/api/search/?q=$TERM_Q" >"$TMP/search-term.json" ||
+    { echo "bench: search for $TERM_Q failed" >&2; exit 1; }
+curl -fs "$BASE/api/search/?q=$TYPO_Q" >"$TMP/search-typo.json" ||
+    { echo "bench: search for $TYPO_Q failed" >&2; exit 1; }
+TERM_BYTES=$(wc -c <"$TMP/search-term.json")
+python3 - "$TMP/search-term.json" "$TMP/search-typo.json" <<'EOF'
+import json, sys
+term, typo = (json.load(open(p)) for p in sys.argv[1:])
+assert term["products"] and term["categories"], "the term should match products and categories"
+assert typo.get("product_suggestions"), "the typo should get suggestions"
+EOF
 
 # ---- loads -----------------------------------------------------------------
 to_ms() { # wrk's "254.00us" / "1.23ms" / "1.02s" in milliseconds
@@ -131,6 +149,8 @@ run_wrk() { # NAME URL [wrk args...]
 run_wrk healthz "$BASE/healthz"
 run_wrk page1 "$BASE/api/v1/products/?page=1" -H "$AUTH"
 run_wrk deep "$BASE/api/v1/products/?page=$DEEP" -H "$AUTH"
+run_wrk term "$BASE/api/search/?q=$TERM_Q"
+run_wrk typo "$BASE/api/search/?q=$TYPO_Q"
 
 kill "$SHOPD_PID" 2>/dev/null || true
 wait "$SHOPD_PID" 2>/dev/null || true
@@ -143,14 +163,19 @@ REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || REV="$REV+uncommitted-src"
 echo
 echo "shopd catalogue benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  shopd $REV ($SHOPD)"
-echo "seed: $PRODUCTS products in $CATEGORIES categories in ${SEED_S}s; page 1 is $PAGE1_BYTES bytes"
+echo "seed: $PRODUCTS products in $CATEGORIES categories in ${SEED_S}s; page 1 is $PAGE1_BYTES bytes;" \
+    "the search for $TERM_Q is $TERM_BYTES bytes"
 echo "load: wrk -t1 -c$CONNS -d${DURATION}s --latency; SHOPD_THREADS=$THREADS; $(nproc) cores"
 echo
 printf '%-44s %8s %8s %8s %8s  %s\n' load req/s "p50 ms" "p99 ms" us/req errors
 row healthz "GET /healthz"
 row page1 "GET /api/v1/products/?page=1"
 row deep "GET /api/v1/products/?page=$DEEP"
+row term "GET /api/search/?q=$TERM_Q"
+row typo "GET /api/search/?q=$TYPO_Q"
 echo
 PCT=$(awk -v a="${RPS[page1]}" -v b="${RPS[healthz]}" 'BEGIN { printf "%.0f", 100 * a / b }')
 printf '  %-58s %s\n' "(a) page 1 >= 25% of healthz ($PCT%)" "$(pass "${RPS[page1]} >= 0.25 * ${RPS[healthz]}")"
 printf '  %-58s %s\n' "(b) page $DEEP p99 < 20 ms (${P99[deep]})" "$(pass "${P99[deep]} < 20")"
+printf '  %-58s %s\n' "(c) search $TERM_Q p99 < 20 ms (${P99[term]})" "$(pass "${P99[term]} < 20")"
+printf '  %-58s %s\n' "(d) search $TYPO_Q (typo) p99 < 20 ms (${P99[typo]})" "$(pass "${P99[typo]} < 20")"

@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "core/import.h"
 #include "core/job.h"
+#include "core/search.h"
 #include "core/media.h"
 #include "core/password.h"
 #include "core/user.h"
@@ -131,7 +132,14 @@ static int cmd_serve(void)
         finish(&cfg);
         return 1;
     }
+    /* Search records are written in batches off the request path. */
+    if (!search_records_start(&cfg)) {
+        job_runner_stop();
+        finish(&cfg);
+        return 1;
+    }
     if (!http_server_start(&cfg, api_surfaces, api_n_surfaces)) {
+        search_records_stop();
         job_runner_stop();
         finish(&cfg);
         return 1;
@@ -140,6 +148,7 @@ static int cmd_serve(void)
     sigwait(&sigs, &sig);
     log_info("received %s: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
     http_server_stop(DRAIN_SECONDS);
+    search_records_stop();
     job_runner_stop();
     finish(&cfg);
     log_info("stopped");

@@ -49,6 +49,7 @@
 #define CATEGORY_ID_MAX_CHARS 50
 #define WEIGHT_MAX_CHARS 50
 #define VARIANTS_MAX 50
+#define INVENTORY_MAX INT64_C(1000000000) /* per variant */
 /* Tries of one write when a concurrent writer took a unique value first. */
 #define WRITE_ATTEMPTS 3
 /* How far the slug suffix goes (-2, -3, ...) before giving up. */
@@ -851,16 +852,21 @@ static void check_variants(struct errors *err, const struct variant_input *v, ss
         errors_add(err, "price_weights", "Ensure there are no more than 50 price-weights.");
         return;
     }
-    bool price_bad = false, inventory_bad = false, weight_bad = false;
+    bool price_bad = false, inventory_bad = false, inventory_big = false, weight_bad = false;
     for (ssize_t i = 0; i < n; i++) {
         price_bad |= v[i].price_minor < 0;
         inventory_bad |= v[i].inventory < 0;
+        /* Bounded so that the summed inventory of 50 variants fits easily. */
+        inventory_big |= v[i].inventory > INVENTORY_MAX;
         weight_bad |= v[i].weight != NULL && utf8_chars(v[i].weight) > WEIGHT_MAX_CHARS;
     }
     if (price_bad)
         errors_add(err, "price_weights", "Ensure price is greater than or equal to 0.");
     if (inventory_bad)
         errors_add(err, "price_weights", "Ensure inventory is greater than or equal to 0.");
+    if (inventory_big)
+        errors_add(err, "price_weights",
+                   "Ensure inventory is less than or equal to 1000000000.");
     if (weight_bad)
         errors_add(err, "price_weights", "Ensure weight has no more than 50 characters.");
 }
@@ -1793,4 +1799,123 @@ int catalog_category_products(struct ctx *ctx, int64_t category_id, int64_t limi
     if (rc != SHOP_OK)
         return rc;
     return list_page(ctx, category_id, false, 0, limit, out->count, out);
+}
+
+/* ---- page cache ---- */
+
+/*
+ * The serialized rows of recent listing pages (catalog.h, "listing page
+ * cache"), direct-mapped by key: a new key replaces the entry in its slot.
+ * An entry serves under the anchors' rules (same epoch, count and highest
+ * id, younger than ANCHOR_TTL_MS). Its text is copied into the caller's
+ * arena under page_lock, since another thread may refill the slot before
+ * the reply is printed; the database is never queried while holding it.
+ */
+#define PAGE_CACHE_SLOTS 64
+#define PAGE_CACHE_TEXT_MAX (64 * 1024)
+
+struct page_entry {
+    bool used;
+    int tag;
+    int64_t category_id, offset, limit;
+    bool include_inactive;
+    uint64_t epoch;
+    int64_t count, max_id;
+    int64_t born_ms;
+    char *text; /* malloc'd, cap bytes */
+    size_t len, cap;
+};
+
+static pthread_mutex_t page_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct page_entry page_entries[PAGE_CACHE_SLOTS];
+
+static struct page_entry *page_slot(const struct catalog_page_cache *pc)
+{
+    uint64_t h = (uint64_t)pc->tag;
+    h = h * 0x9E3779B97F4A7C15ull + (uint64_t)pc->category_id;
+    h = h * 0x9E3779B97F4A7C15ull + (uint64_t)pc->offset;
+    h = h * 0x9E3779B97F4A7C15ull + (uint64_t)pc->limit;
+    h = h * 0x9E3779B97F4A7C15ull + (pc->include_inactive ? 1u : 0u);
+    return &page_entries[(h >> 32) % PAGE_CACHE_SLOTS];
+}
+
+static bool page_entry_key_is(const struct page_entry *e, const struct catalog_page_cache *pc)
+{
+    return e->used && e->tag == pc->tag && e->category_id == pc->category_id &&
+           e->offset == pc->offset && e->limit == pc->limit &&
+           e->include_inactive == pc->include_inactive;
+}
+
+int catalog_page_cache_get(struct ctx *ctx, const struct product_query *q, int tag,
+                           struct catalog_page_cache *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    if (str_trim(str_from(q->search)).n > 0)
+        return SHOP_OK; /* searches are not cached */
+    /* the key as catalog_product_list normalizes it */
+    pc->tag = tag;
+    pc->offset = q->offset > 0 ? q->offset : 0;
+    pc->limit = q->limit <= 0 ? CATALOG_PAGE_SIZE_DEFAULT
+                : q->limit > CATALOG_PAGE_SIZE_MAX ? CATALOG_PAGE_SIZE_MAX
+                                                   : q->limit;
+    pc->category_id = q->category_id > 0 ? q->category_id : 0;
+    pc->include_inactive = q->include_inactive;
+    /* the epoch first: a write that begins after it invalidates what the
+     * reads below and the caller's listing see */
+    pc->epoch = atomic_load(&catalog_epoch);
+    int rc = list_count(ctx, pc->category_id, pc->include_inactive, &pc->count);
+    if (rc != SHOP_OK)
+        return rc;
+    if (db_query_int(ctx->db, "SELECT COALESCE(MAX(id), 0) FROM products", DB_NO_PARAMS,
+                     &pc->max_id) != DB_ROW)
+        return SHOP_EDB;
+    pc->usable = true;
+
+    int64_t now_ms = monotonic_ms();
+    pthread_mutex_lock(&page_lock);
+    struct page_entry *e = page_slot(pc);
+    if (page_entry_key_is(e, pc) && e->epoch == pc->epoch && e->count == pc->count &&
+        e->max_id == pc->max_id && now_ms - e->born_ms < ANCHOR_TTL_MS) {
+        char *copy = arena_alloc(ctx->arena, e->len + 1);
+        memcpy(copy, e->text, e->len);
+        copy[e->len] = '\0';
+        pc->text = copy;
+        pc->len = e->len;
+        pc->hit = true;
+    }
+    pthread_mutex_unlock(&page_lock);
+    return SHOP_OK;
+}
+
+void catalog_page_cache_put(const struct catalog_page_cache *pc, int64_t count, const char *text,
+                            size_t len)
+{
+    if (!pc->usable || pc->hit || count != pc->count || len > PAGE_CACHE_TEXT_MAX)
+        return;
+    int64_t now_ms = monotonic_ms();
+    pthread_mutex_lock(&page_lock);
+    if (atomic_load(&catalog_epoch) != pc->epoch)
+        goto out; /* a write began since the get: the text may be stale */
+    struct page_entry *e = page_slot(pc);
+    if (e->cap < len) {
+        char *bigger = realloc(e->text, len);
+        if (bigger == NULL)
+            goto out;
+        e->text = bigger;
+        e->cap = len;
+    }
+    memcpy(e->text, text, len);
+    e->len = len;
+    e->used = true;
+    e->tag = pc->tag;
+    e->category_id = pc->category_id;
+    e->offset = pc->offset;
+    e->limit = pc->limit;
+    e->include_inactive = pc->include_inactive;
+    e->epoch = pc->epoch;
+    e->count = pc->count;
+    e->max_id = pc->max_id;
+    e->born_ms = now_ms;
+out:
+    pthread_mutex_unlock(&page_lock);
 }

@@ -155,7 +155,7 @@ struct product_input {
  * name already exists."; category "Invalid pk \"N\" - object does not exist.";
  * price_weights "At least one price-weight is required." / "Ensure price is
  * greater than or equal to 0." / "Ensure inventory is greater than or equal to
- * 0.". SHOP_EINVAL / SHOP_ECONFLICT (name taken) with err. */
+ * 0." / "Ensure inventory is less than or equal to 1000000000.". SHOP_EINVAL / SHOP_ECONFLICT (name taken) with err. */
 int catalog_product_create(struct ctx *ctx, const struct product_input *in, struct errors *err,
                            struct product *out);
 int catalog_product_update(struct ctx *ctx, int64_t id, const struct product_input *in,
@@ -187,5 +187,47 @@ int catalog_product_list(struct ctx *ctx, const struct product_query *q, struct 
 /* The products of one category, active only, newest first, at most limit. */
 int catalog_category_products(struct ctx *ctx, int64_t category_id, int64_t limit,
                               struct product_list *out);
+
+/* ---- listing page cache ----
+ *
+ * A surface may keep the serialized rows of a listing page (its "results"
+ * text, without the envelope, whose next/previous URLs depend on the
+ * request) and serve them again while the page cannot have changed:
+ * catalog_page_cache_get reads the listing's count and the highest product
+ * id (two O(1) reads) and answers a hit when an entry of the same key (tag,
+ * category, include_inactive, offset, limit) was filled with no catalogue
+ * write of this process since, the same count and highest id, and at most
+ * one second ago: the same validity rules as the deep-page anchors
+ * (catalog.c, "Anchors"). A write by another process that changes neither
+ * the count nor the highest id (a renamed product, a new variant price)
+ * shows after that second at most. Listings with a search are never cached.
+ * Memory is bounded (64 entries of at most 64 KB each); thread-safe.
+ *
+ * Use: get; on a hit, reply with count and text; otherwise list with
+ * catalog_product_list, serialize, and put (which stores nothing when the
+ * catalogue changed since the get, or when count differs from the get's). */
+struct catalog_page_cache {
+    bool usable;      /* no search: put may store */
+    bool hit;         /* text and count are the page's */
+    int64_t count;    /* the listing's count, read by get */
+    const char *text; /* on a hit, a copy in ctx->arena */
+    size_t len;
+    /* the key and state get saw, for put */
+    int tag;
+    int64_t category_id, offset, limit;
+    bool include_inactive;
+    uint64_t epoch;
+    int64_t max_id;
+};
+
+/* tag tells apart the surfaces (or shapes) sharing the cache: any small
+ * int, one per serialization. q as for catalog_product_list. SHOP_OK or
+ * SHOP_EDB. */
+int catalog_page_cache_get(struct ctx *ctx, const struct product_query *q, int tag,
+                           struct catalog_page_cache *pc);
+/* Stores text[0..len) for pc's key, when count (the listing's, as read by
+ * catalog_product_list) is pc->count and nothing changed since the get. */
+void catalog_page_cache_put(const struct catalog_page_cache *pc, int64_t count, const char *text,
+                            size_t len);
 
 #endif

@@ -27,19 +27,27 @@
  * some run is at least SIMILARITY_MIN similar by trigrams or one edit away;
  * the best come first.
  *
+ * The answer cache (search.h) keeps surfaces' printed answers for a second,
+ * validated like the catalogue's listing page cache; see "answer cache"
+ * below and docs/search.md.
+ *
  * Everything returned lives in ctx->arena.
  */
 #include "core/search.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/catalog.h"
 #include "core/core.h"
 #include "core/user.h"
 #include "db/db.h"
 #include "util/arena.h"
+#include "util/config.h"
+#include "util/log.h"
 #include "util/str.h"
 
 /* The trigram tokenizer finds nothing in a shorter phrase. */
@@ -63,9 +71,10 @@
 #define CATEGORY_COLUMNS_C                                                                    \
     "c.id, c.category_id, c.name, c.slug, c.description, c.tags, c.image, c.display_order, " \
     "c.created_at, c.updated_at"
-#define PRODUCT_COLUMNS                                                                       \
+#define PRODUCT_OWN_COLUMNS                                                                   \
     "p.id, p.name, p.slug, p.description, p.tags, p.image_urls, p.image, p.is_active, "      \
-    "p.created_at, p.updated_at, " CATEGORY_COLUMNS_C
+    "p.created_at, p.updated_at"
+#define PRODUCT_COLUMNS PRODUCT_OWN_COLUMNS ", " CATEGORY_COLUMNS_C
 #define PRODUCT_NCOLS 10 /* the category's columns follow */
 #define PRODUCT_FROM " FROM products p JOIN categories c ON c.id = p.category_id"
 
@@ -122,17 +131,25 @@ static const char pg_variants_sql[] =
 /* The newest SEARCH_CATEGORY_PRODUCTS active products of each matched
  * category in one statement: per category, a LIMIT over the
  * (category_id, is_active, id) index (SQLite uses it for "is_active = 1",
- * not for a bare "is_active"). */
+ * not for a bare "is_active"). The products' own columns and their
+ * category's id only: the category is the matched one, already read. */
+/* A row per variant (the variants joined: no second query), in no
+ * particular order: SQLite's sort of these wide rows cost more than the
+ * rest of the statement, so the rows are put in order here (see
+ * load_category_products). */
+#define CATEGORY_PRODUCT_COLUMNS                                                              \
+    PRODUCT_OWN_COLUMNS                                                                       \
+    ", p.category_id, v.id, v.price_minor, v.weight, v.inventory, v.position"
+#define VARIANTS_JOIN " LEFT JOIN product_variants v ON v.product_id = p.id"
 static const char lite_category_products_sql[] =
-    "SELECT " PRODUCT_COLUMNS " FROM json_each(?) j JOIN products p ON p.id IN"
+    "SELECT " CATEGORY_PRODUCT_COLUMNS " FROM json_each(?) j JOIN products p ON p.id IN"
     " (SELECT p2.id FROM products p2 WHERE p2.category_id = j.value AND p2.is_active = 1"
-    " ORDER BY p2.id DESC LIMIT ?)" CATEGORY_JOIN " ORDER BY p.category_id, p.id DESC";
+    " ORDER BY p2.id DESC LIMIT ?)" VARIANTS_JOIN;
 static const char pg_category_products_sql[] =
-    "SELECT " PRODUCT_COLUMNS " FROM json_array_elements_text(CAST(? AS json)) j"
+    "SELECT " CATEGORY_PRODUCT_COLUMNS " FROM json_array_elements_text(CAST(? AS json)) j"
     " CROSS JOIN LATERAL (SELECT p2.id FROM products p2"
     " WHERE p2.category_id = CAST(j.value AS BIGINT) AND p2.is_active"
-    " ORDER BY p2.id DESC LIMIT ?) t JOIN products p ON p.id = t.id" CATEGORY_JOIN
-    " ORDER BY p.category_id, p.id DESC";
+    " ORDER BY p2.id DESC LIMIT ?) t JOIN products p ON p.id = t.id" VARIANTS_JOIN;
 
 /* search_product_ids: name or description, the filters as parameters
  * (category 0: any; include_inactive 1: all). */
@@ -362,7 +379,8 @@ static void read_category(struct ctx *ctx, struct db_res *res, int at, struct ca
     c->updated_at = db_col_int(res, at + 9);
 }
 
-static void read_product(struct ctx *ctx, struct db_res *res, struct product *p)
+/* The product's own columns (PRODUCT_OWN_COLUMNS) of a row. */
+static void read_product_own(struct ctx *ctx, struct db_res *res, struct product *p)
 {
     memset(p, 0, sizeof(*p));
     p->id = db_col_int(res, 0);
@@ -375,6 +393,12 @@ static void read_product(struct ctx *ctx, struct db_res *res, struct product *p)
     p->is_active = db_col_bool(res, 7);
     p->created_at = db_col_int(res, 8);
     p->updated_at = db_col_int(res, 9);
+}
+
+/* A row of PRODUCT_COLUMNS: the product, then its category. */
+static void read_product(struct ctx *ctx, struct db_res *res, struct product *p)
+{
+    read_product_own(ctx, res, p);
     read_category(ctx, res, PRODUCT_NCOLS, &p->category);
 }
 
@@ -504,9 +528,43 @@ static int match_categories(struct ctx *ctx, const char *q, struct category_list
     return SHOP_OK;
 }
 
+/* One row of the category products query. */
+struct category_row {
+    size_t category; /* index in the matched categories */
+    int64_t position; /* the variant's; -1: none */
+    struct product product;
+    struct variant variant;
+};
+
+/* Category, then newest product first, then variant position. */
+static int category_row_cmp(const void *a, const void *b)
+{
+    const struct category_row *x = a, *y = b;
+    if (x->category != y->category)
+        return x->category < y->category ? -1 : 1;
+    if (x->product.id != y->product.id)
+        return x->product.id > y->product.id ? -1 : 1;
+    return (x->position > y->position) - (x->position < y->position);
+}
+
+/* The index of the category with this id in cats (ascending ids), or
+ * cats->n. */
+static size_t category_index(const struct category_list *cats, int64_t id)
+{
+    size_t lo = 0, hi = cats->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cats->items[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < cats->n && cats->items[lo].id == id ? lo : cats->n;
+}
+
 /* The newest SEARCH_CATEGORY_PRODUCTS active products of each of the
- * categories (ascending ids) into lists[i], with their variants: two
- * queries, however many categories. */
+ * categories (ascending ids) into lists[i], with their variants: one query,
+ * however many categories, its rows sorted here. */
 static int load_category_products(struct ctx *ctx, const struct category_list *cats,
                                   struct product_list *lists)
 {
@@ -527,26 +585,69 @@ static int load_category_products(struct ctx *ctx, const struct category_list *c
                  DB_PARAMS(DB_TEXT(buf_cstr(&ids)), DB_INT(SEARCH_CATEGORY_PRODUCTS)),
                  &res) != DB_OK)
         return SHOP_EDB;
-    size_t cap = cats->n * SEARCH_CATEGORY_PRODUCTS, n = 0, at = 0;
-    struct product **all = arena_alloc(ctx->arena, cap * sizeof(*all));
+    size_t cap = cats->n * SEARCH_CATEGORY_PRODUCTS * 2, n_rows = 0;
+    struct category_row *rows = arena_alloc(ctx->arena, cap * sizeof(*rows));
     int rc;
-    struct product row;
-    /* rows by category id, ascending like the categories */
     while ((rc = db_next(res)) == DB_ROW) {
-        read_product(ctx, res, &row);
-        while (at < cats->n && cats->items[at].id < row.category.id)
-            at++;
-        if (at == cats->n || cats->items[at].id != row.category.id ||
-            lists[at].n == SEARCH_CATEGORY_PRODUCTS)
+        size_t at = category_index(cats, db_col_int(res, PRODUCT_NCOLS));
+        if (at == cats->n)
             continue;
-        struct product *p = &lists[at].items[lists[at].n++];
-        *p = row;
-        all[n++] = p;
+        if (n_rows == cap) {
+            struct category_row *bigger = arena_alloc(ctx->arena, 2 * cap * sizeof(*bigger));
+            memcpy(bigger, rows, cap * sizeof(*rows));
+            rows = bigger;
+            cap *= 2;
+        }
+        struct category_row *r = &rows[n_rows++];
+        r->category = at;
+        read_product_own(ctx, res, &r->product);
+        if (db_col_is_null(res, PRODUCT_NCOLS + 1)) {
+            r->position = -1; /* no variant */
+            memset(&r->variant, 0, sizeof(r->variant));
+        } else {
+            r->position = db_col_int(res, PRODUCT_NCOLS + 5);
+            r->variant = (struct variant){.id = db_col_int(res, PRODUCT_NCOLS + 1),
+                                          .price_minor = db_col_int(res, PRODUCT_NCOLS + 2),
+                                          .weight = col_text(ctx, res, PRODUCT_NCOLS + 3),
+                                          .inventory = db_col_int(res, PRODUCT_NCOLS + 4)};
+        }
     }
     db_res_close(res);
     if (rc != DB_DONE)
         return SHOP_EDB;
-    return load_variants(ctx, all, n);
+    qsort(rows, n_rows, sizeof(*rows), category_row_cmp);
+
+    /* The variants, each product's together in position order. */
+    struct variant *v = arena_alloc(ctx->arena, (n_rows ? n_rows : 1) * sizeof(*v));
+    size_t count = 0;
+    struct product *p = NULL;
+    for (size_t i = 0; i < n_rows; i++) {
+        struct category_row *r = &rows[i];
+        if (i == 0 || r->category != rows[i - 1].category || r->product.id != rows[i - 1].product.id) {
+            struct product_list *list = &lists[r->category];
+            if (list->n == SEARCH_CATEGORY_PRODUCTS) {
+                p = NULL;
+                continue;
+            }
+            p = &list->items[list->n++];
+            *p = r->product;
+            p->category = cats->items[r->category]; /* shares its strings, all in the arena */
+            p->variants = v + count;
+        }
+        if (p == NULL || r->position < 0)
+            continue;
+        v[count] = r->variant;
+        if (p->n_variants == 0 || v[count].price_minor < p->price_minor)
+            p->price_minor = v[count].price_minor;
+        p->inventory += v[count].inventory;
+        p->n_variants++;
+        count++;
+    }
+    for (size_t i = 0; i < cats->n; i++)
+        for (size_t k = 0; k < lists[i].n; k++)
+            if (lists[i].items[k].n_variants == 0)
+                lists[i].items[k].variants = NULL;
+    return SHOP_OK;
 }
 
 static int run_search(struct ctx *ctx, const char *q, enum search_type type,
@@ -923,14 +1024,102 @@ static void query_trigrams(struct ctx *ctx, const char *q, struct fts_trigrams *
     }
 }
 
+/*
+ * The vocabulary's counts are not stored: fts5vocab walks each trigram's
+ * whole doclist to count it, 0.4 ms for a query holding a common trigram
+ * (" am" is in 7,500 of 100,000 names), most of a suggestion's cost. So
+ * each thread keeps the counts it has read, per kind, for as long as the
+ * database has not changed: SQLite's data_version (another connection
+ * committed) and total_changes() (this one wrote) are read in one cheap
+ * statement per suggestion, and any change drops the counts. The analytics
+ * writer commits every RECORD_FLUSH_MS under load, so a thread rereads them
+ * a few times a second at most.
+ */
+#define VOCAB_SLOTS 512 /* per kind; full: counts are read, not kept */
+#define VOCAB_TERM_MAX 16 /* three UTF-8 characters and a NUL */
+struct vocab_slot {
+    char term[VOCAB_TERM_MAX]; /* "" when free */
+    int64_t docs;
+};
+struct vocab_cache {
+    bool valid;
+    int64_t data_version, changes;
+    struct vocab_slot slots[2][VOCAB_SLOTS]; /* [products?] */
+};
+static _Thread_local struct vocab_cache vocab_cache; /* 24 KiB a thread */
+
+static uint32_t term_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The slot for term in kind's table: its own, or the free one it would go
+ * in; NULL when the table is full. */
+static struct vocab_slot *vocab_slot(struct vocab_cache *c, bool products, const char *term)
+{
+    struct vocab_slot *tab = c->slots[products];
+    uint32_t h = term_hash(term) % VOCAB_SLOTS;
+    for (size_t k = 0; k < VOCAB_SLOTS; k++) {
+        struct vocab_slot *sl = &tab[(h + k) % VOCAB_SLOTS];
+        if (sl->term[0] == '\0' || strcmp(sl->term, term) == 0)
+            return sl;
+    }
+    return NULL;
+}
+
+/* This thread's counts, emptied if the database changed since they were
+ * read; NULL when the check failed (then nothing is kept). */
+static struct vocab_cache *vocab_cache_check(struct ctx *ctx)
+{
+    struct db_res *res;
+    if (db_query(ctx->db, "SELECT (SELECT data_version FROM pragma_data_version), total_changes()",
+                 DB_NO_PARAMS, &res) != DB_OK)
+        return NULL;
+    int rc = db_next(res);
+    int64_t version = rc == DB_ROW ? db_col_int(res, 0) : -1;
+    int64_t changes = rc == DB_ROW ? db_col_int(res, 1) : -1;
+    db_res_close(res);
+    if (rc != DB_ROW)
+        return NULL;
+    struct vocab_cache *c = &vocab_cache;
+    if (!c->valid || c->data_version != version || c->changes != changes) {
+        memset(c->slots, 0, sizeof(c->slots));
+        c->data_version = version;
+        c->changes = changes;
+        c->valid = true;
+    }
+    return c;
+}
+
 /* Fills t->docs from the vocabulary of the names index. A trigram the
  * vocabulary does not know (no name holds it, or its case was folded
  * differently) counts 0. */
 static int trigram_docs(struct ctx *ctx, bool products, struct fts_trigrams *t)
 {
-    struct json_object *arr = json_object_new_array_ext((int)t->n);
+    struct vocab_cache *cache = vocab_cache_check(ctx);
+    bool *known = arena_zalloc(ctx->arena, (t->n ? t->n : 1) * sizeof(*known));
+    size_t missing = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        struct vocab_slot *sl = cache && strlen(t->text[i]) < VOCAB_TERM_MAX
+                                    ? vocab_slot(cache, products, t->text[i])
+                                    : NULL;
+        if (sl != NULL && sl->term[0] != '\0') {
+            t->docs[i] = sl->docs;
+            known[i] = true;
+        } else {
+            missing++;
+        }
+    }
+    if (missing == 0)
+        return SHOP_OK;
+
+    struct json_object *arr = json_object_new_array_ext((int)missing);
     for (size_t i = 0; i < t->n; i++)
-        json_object_array_add(arr, json_object_new_string(t->text[i]));
+        if (!known[i])
+            json_object_array_add(arr, json_object_new_string(t->text[i]));
     const char *list = arena_strdup(ctx->arena, json_object_to_json_string_ext(
                                                     arr, JSON_C_TO_STRING_PLAIN |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -948,7 +1137,22 @@ static int trigram_docs(struct ctx *ctx, bool products, struct fts_trigrams *t)
                 t->docs[i] = db_col_int(res, 1);
     }
     db_res_close(res);
-    return rc == DB_DONE ? SHOP_OK : SHOP_EDB;
+    if (rc != DB_DONE)
+        return SHOP_EDB;
+    /* Kept only after a complete read: a trigram absent from the
+     * vocabulary is kept as 0. */
+    for (size_t i = 0; cache != NULL && i < t->n; i++) {
+        if (known[i] || strlen(t->text[i]) >= VOCAB_TERM_MAX)
+            continue;
+        struct vocab_slot *sl = vocab_slot(cache, products, t->text[i]);
+        if (sl == NULL)
+            break; /* full until the next change */
+        if (sl->term[0] == '\0') {
+            strcpy(sl->term, t->text[i]);
+            sl->docs = t->docs[i];
+        }
+    }
+    return SHOP_OK;
 }
 
 struct ranked_trigram {
@@ -965,7 +1169,8 @@ static int ranked_trigram_cmp(const void *a, const void *b)
 
 /* The FTS5 query "t1" OR "t2" OR ... of the rarest trigrams within
  * SUGGEST_DOC_BUDGET (at least one); *ranked false when that one alone is
- * over the budget. NULL when no trigram is in any name. */
+ * over the budget, or when the names reached are too few to need a rank.
+ * NULL when no trigram is in any name. */
 static const char *candidate_match(struct ctx *ctx, const struct fts_trigrams *t, bool *ranked)
 {
     struct ranked_trigram *r = arena_alloc(ctx->arena, (t->n ? t->n : 1) * sizeof(*r));
@@ -986,7 +1191,10 @@ static const char *candidate_match(struct ctx *ctx, const struct fts_trigrams *t
             buf_append_str(&b, " OR ");
         buf_append_str(&b, fts_phrase(ctx, "", r[i].text));
     }
-    *ranked = total <= SUGGEST_DOC_BUDGET;
+    /* Ranking picks the best SUGGEST_CANDIDATES of the names reached; when
+     * they are fewer (the counts add up to at least their number), all of
+     * them come back anyway, and bm25's cost buys nothing. */
+    *ranked = total <= SUGGEST_DOC_BUDGET && total > SUGGEST_CANDIDATES;
     return used > 0 ? buf_cstr(&b) : NULL;
 }
 
@@ -1090,6 +1298,168 @@ static const char *type_name(enum search_type type)
     return "all";
 }
 
+/* The user id is looked up in the INSERT itself: a record is written up to
+ * a flush interval after its request, and a user deleted meanwhile leaves
+ * it anonymous (as ON DELETE SET NULL does for older ones) instead of
+ * failing the batch on the foreign key. */
+static const char record_sql[] =
+    "INSERT INTO searches (query, type, user_id, result_count, created_at) "
+    "VALUES (?, ?, (SELECT id FROM users WHERE id = ?), ?, ?)";
+
+/* One search to record, its query cut to RECORD_MAX_CHARS characters. */
+struct record {
+    char *query;    /* malloc'd while queued */
+    size_t len;
+    enum search_type type;
+    int64_t user_id; /* 0: anonymous */
+    int64_t result_count;
+    int64_t created_at;
+};
+
+static int record_write(struct db *db, const struct record *r)
+{
+    return db_exec(db, record_sql,
+                   DB_PARAMS(DB_TEXTN(r->query, r->len), DB_TEXT(type_name(r->type)),
+                             r->user_id ? DB_INT(r->user_id) : DB_NULL,
+                             DB_INT(r->result_count < 0 ? 0 : r->result_count),
+                             DB_INT(r->created_at)),
+                   NULL) == DB_OK
+               ? SHOP_OK
+               : SHOP_EDB;
+}
+
+/*
+ * Analytics never write on the request path (DESIGN.md): once
+ * search_records_start has run, search_record only queues the record in a
+ * bounded ring under a mutex, and one background thread writes the queue in
+ * batches, one transaction per batch, every RECORD_FLUSH_MS or as soon as
+ * RECORD_BATCH records wait, and everything left at search_records_stop.
+ * A commit per search was a WAL append (and now and then a checkpoint) plus
+ * the write lock, which every searching thread queued for. When the ring is
+ * full (the database is stalled) the request writes its record itself
+ * rather than lose it. Before start (commands, unit tests) and after stop,
+ * search_record writes synchronously as it always did.
+ */
+#define RECORD_RING 8192
+#define RECORD_BATCH 256
+#define RECORD_FLUSH_MS 100
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool running;  /* the flusher is up: queue */
+    bool stopping; /* search_records_stop: drain and leave */
+    struct record ring[RECORD_RING];
+    size_t head, n; /* oldest at head */
+} records = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Writes batch[0..n) in one transaction; on failure, one by one, so one bad
+ * record costs only itself. Frees the queries. */
+static void records_write(struct record *batch, size_t n)
+{
+    struct db *db = db_thread();
+    bool ok = db != NULL && db_begin(db) == DB_OK;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = record_write(db, &batch[i]) == SHOP_OK;
+    if (ok)
+        ok = db_commit(db) == DB_OK;
+    else if (db != NULL && db_in_transaction(db))
+        db_rollback(db);
+    if (!ok && db != NULL) {
+        size_t lost = 0;
+        for (size_t i = 0; i < n; i++)
+            lost += record_write(db, &batch[i]) != SHOP_OK;
+        if (lost)
+            log_warn("search: could not record %zu searches for analytics", lost);
+    } else if (!ok) {
+        log_warn("search: no database: %zu searches not recorded", n);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(batch[i].query);
+}
+
+static void *records_main(void *arg)
+{
+    (void)arg;
+    static struct record batch[RECORD_BATCH];
+    pthread_mutex_lock(&records.lock);
+    for (;;) {
+        if (records.n < RECORD_BATCH && !records.stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += RECORD_FLUSH_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            while (records.n < RECORD_BATCH && !records.stopping &&
+                   pthread_cond_timedwait(&records.wake, &records.lock, &until) == 0) {
+            }
+        }
+        if (records.n == 0 && records.stopping)
+            break;
+        size_t n = 0;
+        while (records.n > 0 && n < RECORD_BATCH) {
+            batch[n++] = records.ring[records.head];
+            records.head = (records.head + 1) % RECORD_RING;
+            records.n--;
+        }
+        if (n == 0)
+            continue;
+        /* never hold the lock across the database */
+        pthread_mutex_unlock(&records.lock);
+        records_write(batch, n);
+        pthread_mutex_lock(&records.lock);
+    }
+    pthread_mutex_unlock(&records.lock);
+    return NULL; /* its connection is closed by db_close_all at shutdown */
+}
+
+bool search_records_start(const struct config *cfg)
+{
+    (void)cfg;
+    pthread_mutex_lock(&records.lock);
+    if (records.running) {
+        pthread_mutex_unlock(&records.lock);
+        return true;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&records.wake, &attr);
+    pthread_condattr_destroy(&attr);
+    records.stopping = false;
+    records.head = records.n = 0;
+    if (pthread_create(&records.thread, NULL, records_main, NULL) != 0) {
+        pthread_cond_destroy(&records.wake);
+        pthread_mutex_unlock(&records.lock);
+        log_error("search: cannot start the analytics writer");
+        return false;
+    }
+    records.running = true;
+    pthread_mutex_unlock(&records.lock);
+    return true;
+}
+
+void search_records_stop(void)
+{
+    pthread_mutex_lock(&records.lock);
+    if (!records.running) {
+        pthread_mutex_unlock(&records.lock);
+        return;
+    }
+    records.stopping = true;
+    pthread_cond_signal(&records.wake);
+    pthread_t thread = records.thread;
+    pthread_mutex_unlock(&records.lock);
+    pthread_join(thread, NULL); /* it drains the queue first */
+    pthread_mutex_lock(&records.lock);
+    records.running = false;
+    pthread_cond_destroy(&records.wake);
+    pthread_mutex_unlock(&records.lock);
+}
+
 int search_record(struct ctx *ctx, const char *q, enum search_type type, int64_t result_count)
 {
     /* At most RECORD_MAX_CHARS characters, cut between two of them. */
@@ -1100,13 +1470,152 @@ int search_record(struct ctx *ctx, const char *q, enum search_type type, int64_t
             break;
         len++;
     }
-    if (db_exec(ctx->db,
-                "INSERT INTO searches (query, type, user_id, result_count, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                DB_PARAMS(DB_TEXTN(s, len), DB_TEXT(type_name(type)),
-                          ctx->user ? DB_INT(ctx->user->id) : DB_NULL,
-                          DB_INT(result_count < 0 ? 0 : result_count), DB_INT(ctx->now)),
-                NULL) != DB_OK)
-        return SHOP_EDB;
+    struct record r = {.query = (char *)s,
+                       .len = len,
+                       .type = type,
+                       .user_id = ctx->user ? ctx->user->id : 0,
+                       .result_count = result_count,
+                       .created_at = ctx->now};
+    pthread_mutex_lock(&records.lock);
+    if (records.running && !records.stopping && records.n < RECORD_RING) {
+        char *copy = malloc(len + 1);
+        if (copy != NULL) {
+            memcpy(copy, s, len);
+            copy[len] = '\0';
+            r.query = copy;
+            records.ring[(records.head + records.n) % RECORD_RING] = r;
+            if (++records.n == RECORD_BATCH)
+                pthread_cond_signal(&records.wake);
+            pthread_mutex_unlock(&records.lock);
+            return SHOP_OK;
+        }
+    }
+    pthread_mutex_unlock(&records.lock);
+    return record_write(ctx->db, &r);
+}
+
+/* ---- answer cache ---- */
+
+/*
+ * The printed bodies of recent searches (search.h, "answer cache"),
+ * direct-mapped by a hash of (q, type): a new key replaces the entry in its
+ * slot. Validity is the listing page cache's: catalog_page_cache_get, asked
+ * for the first page of all active products under a tag no surface stores
+ * under (so it never answers a hit), reads the catalogue epoch and then the
+ * two O(1) figures (active count, highest id) without core having to expose
+ * the epoch again. An entry keeps the epoch read BEFORE its search ran: a
+ * write that overlapped the search bumps the epoch after it ends, so such an
+ * entry never serves. Text is copied into the caller's arena under the lock,
+ * since another thread may refill the slot before the reply is printed.
+ */
+#define SEARCH_CACHE_SLOTS 128
+#define SEARCH_CACHE_TEXT_MAX (256 * 1024)
+#define SEARCH_CACHE_TTL_MS 1000
+#define SEARCH_CACHE_PROBE_TAG 0x5EA7 /* catalog page cache tag, never put */
+
+struct search_cache_entry {
+    bool used;
+    char *q; /* malloc'd */
+    enum search_type type;
+    uint64_t epoch;
+    int64_t count, max_id;
+    int64_t born_ms;
+    int64_t result_count;
+    char *text; /* malloc'd, cap bytes */
+    size_t len, cap;
+};
+
+static pthread_mutex_t search_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct search_cache_entry search_cache_entries[SEARCH_CACHE_SLOTS];
+
+static int64_t cache_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct search_cache_entry *search_cache_slot(const char *q, enum search_type type)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)q; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    h = (h ^ (uint64_t)type) * 0x100000001b3ull;
+    return &search_cache_entries[(h >> 32) % SEARCH_CACHE_SLOTS];
+}
+
+int search_cache_get(struct ctx *ctx, const char *q, enum search_type type, struct search_cache *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->q = q;
+    sc->type = type;
+    struct product_query probe = {.offset = 0, .limit = 1};
+    struct catalog_page_cache pc;
+    int rc = catalog_page_cache_get(ctx, &probe, SEARCH_CACHE_PROBE_TAG, &pc);
+    if (rc != SHOP_OK)
+        return rc;
+    if (!pc.usable)
+        return SHOP_OK;
+    sc->epoch = pc.epoch;
+    sc->count = pc.count;
+    sc->max_id = pc.max_id;
+    sc->usable = true;
+
+    int64_t now_ms = cache_now_ms();
+    pthread_mutex_lock(&search_cache_lock);
+    struct search_cache_entry *e = search_cache_slot(q, type);
+    if (e->used && e->type == type && strcmp(e->q, q) == 0 && e->epoch == sc->epoch &&
+        e->count == sc->count && e->max_id == sc->max_id &&
+        now_ms - e->born_ms < SEARCH_CACHE_TTL_MS) {
+        char *copy = arena_alloc(ctx->arena, e->len + 1);
+        memcpy(copy, e->text, e->len);
+        copy[e->len] = '\0';
+        sc->text = copy;
+        sc->len = e->len;
+        sc->result_count = e->result_count;
+        sc->hit = true;
+    }
+    pthread_mutex_unlock(&search_cache_lock);
     return SHOP_OK;
+}
+
+void search_cache_put(const struct search_cache *sc, int64_t result_count, const char *text,
+                      size_t len)
+{
+    if (!sc->usable || sc->hit || len > SEARCH_CACHE_TEXT_MAX)
+        return;
+    size_t qlen = strlen(sc->q);
+    int64_t now_ms = cache_now_ms();
+    pthread_mutex_lock(&search_cache_lock);
+    struct search_cache_entry *e = search_cache_slot(sc->q, sc->type);
+    if (e->cap < len) {
+        char *bigger = realloc(e->text, len);
+        if (bigger == NULL) {
+            e->used = false; /* the slot's old key no longer matters */
+            goto out;
+        }
+        e->text = bigger;
+        e->cap = len;
+    }
+    if (e->q == NULL || strcmp(e->q, sc->q) != 0) {
+        char *kq = malloc(qlen + 1);
+        if (kq == NULL) {
+            e->used = false;
+            goto out;
+        }
+        memcpy(kq, sc->q, qlen + 1);
+        free(e->q);
+        e->q = kq;
+    }
+    memcpy(e->text, text, len);
+    e->len = len;
+    e->type = sc->type;
+    e->epoch = sc->epoch;
+    e->count = sc->count;
+    e->max_id = sc->max_id;
+    e->born_ms = now_ms;
+    e->result_count = result_count;
+    e->used = true;
+out:
+    pthread_mutex_unlock(&search_cache_lock);
 }

@@ -6,8 +6,11 @@
  * document's compact shapes (a product's category as its id, price_weights
  * as {price, weight}, images as {image_url, description}); when nothing
  * matches, the "did you mean" body with names ranked by similarity, or 404
- * when nothing is close. Every search that ran is recorded for analytics.
+ * when nothing is close. Every search is recorded for analytics, those
+ * answered from the answer cache (core search.h) too: a repeated query sends
+ * the text printed by the first while the catalogue cannot have changed.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -25,39 +28,150 @@
  * the query, so it is bounded. */
 #define QUERY_MAX_CHARS 200
 
+/*
+ * A search answers up to SEARCH_LIMIT products plus SEARCH_CATEGORY_PRODUCTS
+ * per matched category (over 200 products for a common word), so a product
+ * is not built as a dozen member objects to be walked, printed and freed:
+ * it is one json_object whose serializer (json_object_set_serializer)
+ * writes the document's compact shape straight into json-c's output buffer
+ * when the reply is printed. The text is what json-c prints for the same
+ * members (PLAIN; strings escaped as json_escape_str does, '/' left alone
+ * under JSON_C_TO_STRING_NOSLASHESCAPE). The product lives in the request's
+ * arena, which outlives the printing.
+ */
+
+static void put_raw(struct printbuf *pb, const char *s, size_t n)
+{
+    printbuf_memappend_fast(pb, s, (int)n);
+}
+
+#define PUT_LITERAL(pb, lit) put_raw((pb), "" lit, sizeof(lit) - 1)
+
+/* A JSON string, escaped as json-c escapes it. */
+static void put_string(struct printbuf *pb, const char *s, int flags)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (s == NULL)
+        s = "";
+    put_raw(pb, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        const char *esc = NULL;
+        char u[6];
+        size_t esc_n = 2;
+        if (c >= ' ' && c != '"' && c != '\\' && c != '/')
+            continue;
+        switch (c) {
+        case '\b': esc = "\\b"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\f': esc = "\\f"; break;
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '/':
+            if (flags & JSON_C_TO_STRING_NOSLASHESCAPE)
+                continue;
+            esc = "\\/";
+            break;
+        default:
+            memcpy(u, "\\u00", 4);
+            u[4] = hex[c >> 4];
+            u[5] = hex[c & 0xf];
+            esc = u;
+            esc_n = 6;
+        }
+        if (p > run)
+            put_raw(pb, run, (size_t)(p - run));
+        put_raw(pb, esc, esc_n);
+        run = p + 1;
+    }
+    const char *end = run + strlen(run);
+    if (end > run)
+        put_raw(pb, run, (size_t)(end - run));
+    put_raw(pb, "\"", 1);
+}
+
+static void put_int(struct printbuf *pb, int64_t v)
+{
+    char tmp[24], buf[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    put_raw(pb, buf, len);
+}
+
+static void put_strings(struct printbuf *pb, const char *const *items, size_t n, int flags)
+{
+    put_raw(pb, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            put_raw(pb, ",", 1);
+        put_string(pb, items[i], flags);
+    }
+    put_raw(pb, "]", 1);
+}
+
+static int product_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
+{
+    (void)level;
+    const struct product *p = json_object_get_userdata(obj);
+    PUT_LITERAL(pb, "{\"id\":");
+    put_int(pb, p->id);
+    PUT_LITERAL(pb, ",\"name\":");
+    put_string(pb, p->name, flags);
+    PUT_LITERAL(pb, ",\"category\":");
+    put_int(pb, p->category.id);
+    PUT_LITERAL(pb, ",\"inventory\":");
+    put_int(pb, p->inventory);
+    PUT_LITERAL(pb, ",\"tags\":");
+    put_strings(pb, p->tags, p->n_tags, flags);
+    PUT_LITERAL(pb, ",\"price_weights\":[");
+    for (size_t i = 0; i < p->n_variants; i++) {
+        char price[MONEY_STR_MAX];
+        money_format(p->variants[i].price_minor, price);
+        PUT_LITERAL(pb, "{\"price\":");
+        put_string(pb, price, flags);
+        PUT_LITERAL(pb, ",\"weight\":");
+        put_string(pb, p->variants[i].weight, flags);
+        put_raw(pb, "}", 1);
+        if (i + 1 < p->n_variants)
+            put_raw(pb, ",", 1);
+    }
+    /* Images are stored as URLs only; there is no per-image caption. */
+    PUT_LITERAL(pb, "],\"images\":[");
+    for (size_t i = 0; i < p->n_image_urls; i++) {
+        PUT_LITERAL(pb, "{\"image_url\":");
+        put_string(pb, p->image_urls[i], flags);
+        PUT_LITERAL(pb, ",\"description\":\"\"}");
+        if (i + 1 < p->n_image_urls)
+            put_raw(pb, ",", 1);
+    }
+    PUT_LITERAL(pb, "],\"is_active\":");
+    if (p->is_active)
+        PUT_LITERAL(pb, "true");
+    else
+        PUT_LITERAL(pb, "false");
+    if (p->inventory > 0)
+        PUT_LITERAL(pb, ",\"status\":\"In stock\"}");
+    else
+        PUT_LITERAL(pb, ",\"status\":\"Out of stock\"}");
+    return 0;
+}
+
 /* The search's product: the document's compact shape, not the catalogue's. */
 static struct json_object *search_product_json(const struct product *p)
 {
     struct json_object *obj = json_object_new_object();
-    json_object_object_add(obj, "id", json_object_new_int64(p->id));
-    json_object_object_add(obj, "name", json_object_new_string(p->name));
-    json_object_object_add(obj, "category", json_object_new_int64(p->category.id));
-    json_object_object_add(obj, "inventory", json_object_new_int64(p->inventory));
-    json_object_object_add(obj, "tags", shop_string_array(p->tags, p->n_tags));
-    struct json_object *pws = json_object_new_array_ext((int)p->n_variants);
-    for (size_t i = 0; i < p->n_variants; i++) {
-        char price[MONEY_STR_MAX];
-        money_format(p->variants[i].price_minor, price);
-        struct json_object *pw = json_object_new_object();
-        json_object_object_add(pw, "price", json_object_new_string(price));
-        json_object_object_add(pw, "weight", json_object_new_string(
-                                                 p->variants[i].weight ? p->variants[i].weight
-                                                                       : ""));
-        json_object_array_add(pws, pw);
-    }
-    json_object_object_add(obj, "price_weights", pws);
-    /* Images are stored as URLs only; there is no per-image caption. */
-    struct json_object *images = json_object_new_array_ext((int)p->n_image_urls);
-    for (size_t i = 0; i < p->n_image_urls; i++) {
-        struct json_object *img = json_object_new_object();
-        json_object_object_add(img, "image_url", json_object_new_string(p->image_urls[i]));
-        json_object_object_add(img, "description", json_object_new_string(""));
-        json_object_array_add(images, img);
-    }
-    json_object_object_add(obj, "images", images);
-    json_object_object_add(obj, "is_active", json_object_new_boolean(p->is_active));
-    json_object_object_add(obj, "status",
-                           json_object_new_string(p->inventory > 0 ? "In stock" : "Out of stock"));
+    json_object_set_serializer(obj, product_to_json, (void *)p, NULL);
     return obj;
 }
 
@@ -79,6 +193,52 @@ static struct json_object *search_category_json(struct ctx *ctx, const struct ca
         json_object_array_add(list, search_product_json(&products->items[i]));
     json_object_object_add(obj, "products", list);
     return obj;
+}
+
+/* A body already printed (the answer cache's text, in the request's arena):
+ * an object whose serializer appends it as is, so the reply is printed by
+ * the usual path with the usual headers, byte for byte the text. */
+struct raw_text {
+    const char *text;
+    size_t len;
+};
+
+static int raw_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
+{
+    (void)level;
+    (void)flags;
+    const struct raw_text *raw = json_object_get_userdata(obj);
+    put_raw(pb, raw->text, raw->len);
+    return 0;
+}
+
+static struct json_object *raw_body(struct http_request *req, const char *text, size_t len)
+{
+    struct raw_text *raw = arena_alloc(req->arena, sizeof(*raw));
+    raw->text = text;
+    raw->len = len;
+    struct json_object *obj = json_object_new_object();
+    json_object_set_serializer(obj, raw_to_json, raw, NULL);
+    return obj;
+}
+
+/* Replies with obj's body and keeps its text in the answer cache (search.h):
+ * printed once, with the flags the reply is printed with, then sent as
+ * that text. */
+static void reply_and_cache(struct http_request *req, const struct search_cache *sc,
+                            int64_t found, struct json_object *obj)
+{
+    if (!sc->usable) {
+        http_reply_json(req, 200, obj);
+        return;
+    }
+    size_t len;
+    const char *text = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    search_cache_put(sc, found, text, len);
+    struct json_object *raw = raw_body(req, arena_strndup(req->arena, text, len), len);
+    json_object_put(obj);
+    http_reply_json(req, 200, raw);
 }
 
 /* type: absent or blank searches both; the singular is the document's word,
@@ -134,6 +294,18 @@ void shop_search(struct http_request *req)
                          "both.");
         return;
     }
+    /* The body of a recent identical search, while the catalogue cannot
+     * have changed (search.h, "answer cache"; docs/search.md). */
+    struct search_cache sc;
+    if (search_cache_get(&req->ctx, q, type, &sc) != SHOP_OK) {
+        shop_reply_internal(req);
+        return;
+    }
+    if (sc.hit) {
+        record(req, q, type, sc.result_count);
+        http_reply_json(req, 200, raw_body(req, sc.text, sc.len));
+        return;
+    }
     struct search_result res;
     memset(&res, 0, sizeof(res));
     if (search_run(&req->ctx, q, type, &res) != SHOP_OK) {
@@ -155,7 +327,7 @@ void shop_search(struct http_request *req)
                                            res.category_products ? &res.category_products[i]
                                                                  : NULL));
         json_object_object_add(obj, "categories", cats);
-        http_reply_json(req, 200, obj);
+        reply_and_cache(req, &sc, found, obj);
         return;
     }
     struct search_suggestions sug;
@@ -176,5 +348,5 @@ void shop_search(struct http_request *req)
                            shop_string_array(sug.products, sug.n_products));
     json_object_object_add(obj, "category_suggestions",
                            shop_string_array(sug.categories, sug.n_categories));
-    http_reply_json(req, 200, obj);
+    reply_and_cache(req, &sc, 0, obj);
 }

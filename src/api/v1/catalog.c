@@ -309,6 +309,35 @@ static struct json_object *product_object(struct http_request *req, const struct
     return obj;
 }
 
+/* A listing's "results" already printed (the page cache's text, in the
+ * request's arena): an array object whose serializer appends it as is. */
+struct raw_text {
+    const char *text;
+    size_t len;
+};
+
+static int raw_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
+{
+    (void)level;
+    (void)flags;
+    const struct raw_text *raw = json_object_get_userdata(obj);
+    put_raw(pb, raw->text, raw->len);
+    return 0;
+}
+
+static struct json_object *raw_results(struct http_request *req, const char *text, size_t len)
+{
+    struct raw_text *raw = arena_alloc(req->arena, sizeof(*raw));
+    raw->text = text;
+    raw->len = len;
+    struct json_object *obj = json_object_new_array();
+    json_object_set_serializer(obj, raw_to_json, raw, NULL);
+    return obj;
+}
+
+/* The page cache's tag of this surface's product rows. */
+#define V1_PAGE_TAG 1
+
 /* ---- answers ---- */
 
 static void reply_errors(struct http_request *req, const struct errors *err)
@@ -730,6 +759,23 @@ void v1_products_list(struct http_request *req)
     }
     q.offset = first_offset(&page);
     q.limit = page.size;
+    /* The page's rows as text, when a recent request read the same page
+     * (catalog.h, "listing page cache"; docs/catalog.md). */
+    struct catalog_page_cache pc;
+    if (catalog_page_cache_get(&req->ctx, &q, V1_PAGE_TAG, &pc) != SHOP_OK) {
+        http_reply_internal(req);
+        return;
+    }
+    if (pc.hit) {
+        if (!http_page_check(req, &page, pc.count))
+            return;
+        if (http_page_offset(&page) == q.offset) {
+            http_reply_json(req, 200,
+                            http_page_envelope(req, &page, pc.count,
+                                               raw_results(req, pc.text, pc.len)));
+            return;
+        }
+    }
     struct product_list list;
     if (catalog_product_list(&req->ctx, &q, &list) != SHOP_OK) {
         http_reply_internal(req);
@@ -739,6 +785,7 @@ void v1_products_list(struct http_request *req)
         return;
     if (http_page_offset(&page) != q.offset) {
         q.offset = http_page_offset(&page);
+        pc.usable = false; /* the entry's key was the first offset */
         if (catalog_product_list(&req->ctx, &q, &list) != SHOP_OK) {
             http_reply_internal(req);
             return;
@@ -747,6 +794,17 @@ void v1_products_list(struct http_request *req)
     struct json_object *results = json_object_new_array_ext((int)list.n);
     for (size_t i = 0; i < list.n; i++)
         json_object_array_add(results, product_object(req, &list.items[i]));
+    if (pc.usable) {
+        /* printed once, with the flags the reply is printed with, then
+         * kept and sent as that text */
+        size_t len;
+        const char *text = json_object_to_json_string_length(
+            results, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        catalog_page_cache_put(&pc, list.count, text, len);
+        struct json_object *raw = raw_results(req, arena_strndup(req->arena, text, len), len);
+        json_object_put(results);
+        results = raw;
+    }
     http_reply_json(req, 200, http_page_envelope(req, &page, list.count, results));
 }
 

@@ -1171,6 +1171,88 @@ static void test_images_removed_after_commit(void **state)
     assert_false(errors_any(&err));
 }
 
+/* Inventory is bounded per variant, so a product's summed inventory cannot
+ * overflow. */
+static void test_inventory_bound(void **state)
+{
+    struct env *e = env_of(state);
+    struct category c = make_category(e, "Bounded", 0);
+    struct variant_input v[2] = {{100, "a", INT64_C(1) << 62}, {100, "b", INT64_C(1) << 62}};
+    struct errors err = new_errors(e);
+    struct product_input in = {.name = "Huge", .has_category = true, .category_id = c.id,
+                               .n_tags = -1, .n_image_urls = -1, .variants = v, .n_variants = 2};
+    struct product p;
+    assert_int_equal(catalog_product_create(&e->ctx, &in, &err, &p), SHOP_EINVAL);
+    assert_true(errors_has(&err, "price_weights"));
+    assert_string_equal(err.head->message, "Ensure inventory is less than or equal to 1000000000.");
+    v[0].inventory = v[1].inventory = 1000000000;
+    err = new_errors(e);
+    assert_int_equal(catalog_product_create(&e->ctx, &in, &err, &p), SHOP_OK);
+    assert_int_equal(p.inventory, 2000000000);
+}
+
+/* The listing page cache: a put is served back; any catalogue write, a
+ * different key, a search or an entry older than a second is a miss; a put
+ * after a write that happened since the get stores nothing. */
+static void test_page_cache(void **state)
+{
+    struct env *e = env_of(state);
+    struct category c = make_category(e, "Cached", 0);
+    make_product(e, "Cached one", c.id);
+    make_product(e, "Cached two", c.id);
+    struct product_query q = {.offset = 0, .limit = 20};
+    struct catalog_page_cache pc;
+    static const char text[] = "[{\"id\":2},{\"id\":1}]";
+
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    assert_false(pc.hit);
+    assert_true(pc.usable);
+    assert_int_equal(pc.count, 2);
+    catalog_page_cache_put(&pc, 2, text, sizeof(text) - 1);
+
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    assert_true(pc.hit);
+    assert_int_equal(pc.count, 2);
+    assert_int_equal(pc.len, sizeof(text) - 1);
+    assert_memory_equal(pc.text, text, pc.len);
+
+    /* Another tag, another page, a search: misses. */
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 8, &pc), SHOP_OK);
+    assert_false(pc.hit);
+    struct product_query q2 = q;
+    q2.offset = 20;
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q2, 7, &pc), SHOP_OK);
+    assert_false(pc.hit);
+    struct product_query qs = q;
+    qs.search = "Cached";
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &qs, 7, &pc), SHOP_OK);
+    assert_false(pc.hit);
+    assert_false(pc.usable);
+
+    /* Older than a second (the cache's own monotonic clock): a miss. */
+    usleep(1100000);
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    assert_false(pc.hit);
+
+    /* A write retires it. */
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    catalog_page_cache_put(&pc, 2, text, sizeof(text) - 1);
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    assert_true(pc.hit);
+    make_product(e, "Cached three", c.id);
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    assert_false(pc.hit);
+    assert_int_equal(pc.count, 3);
+
+    /* A put after a write made since its get stores nothing. */
+    struct catalog_page_cache before;
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &before), SHOP_OK);
+    make_product(e, "Cached four", c.id);
+    catalog_page_cache_put(&before, 3, text, sizeof(text) - 1);
+    assert_int_equal(catalog_page_cache_get(&e->ctx, &q, 7, &pc), SHOP_OK);
+    assert_false(pc.hit);
+}
+
 /* ---- runner ---- */
 
 static const struct {
@@ -1193,6 +1275,8 @@ static const struct {
     {"concurrent_unique_name", test_concurrent_unique_name},
     {"create_without_read_back", test_create_without_read_back},
     {"images_removed_after_commit", test_images_removed_after_commit},
+    {"inventory_bound", test_inventory_bound},
+    {"page_cache", test_page_cache},
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
