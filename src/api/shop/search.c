@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "api/shop/shop.h"
+#include "http/jsonw.h"
 #include "core/catalog.h"
 #include "core/core.h"
 #include "core/search.h"
@@ -40,130 +41,62 @@
  * arena, which outlives the printing.
  */
 
-static void put_raw(struct printbuf *pb, const char *s, size_t n)
-{
-    printbuf_memappend_fast(pb, s, (int)n);
-}
-
-#define PUT_LITERAL(pb, lit) put_raw((pb), "" lit, sizeof(lit) - 1)
-
-/* A JSON string, escaped as json-c escapes it. */
-static void put_string(struct printbuf *pb, const char *s, int flags)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (s == NULL)
-        s = "";
-    put_raw(pb, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        const char *esc = NULL;
-        char u[6];
-        size_t esc_n = 2;
-        if (c >= ' ' && c != '"' && c != '\\' && c != '/')
-            continue;
-        switch (c) {
-        case '\b': esc = "\\b"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\f': esc = "\\f"; break;
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '/':
-            if (flags & JSON_C_TO_STRING_NOSLASHESCAPE)
-                continue;
-            esc = "\\/";
-            break;
-        default:
-            memcpy(u, "\\u00", 4);
-            u[4] = hex[c >> 4];
-            u[5] = hex[c & 0xf];
-            esc = u;
-            esc_n = 6;
-        }
-        if (p > run)
-            put_raw(pb, run, (size_t)(p - run));
-        put_raw(pb, esc, esc_n);
-        run = p + 1;
-    }
-    const char *end = run + strlen(run);
-    if (end > run)
-        put_raw(pb, run, (size_t)(end - run));
-    put_raw(pb, "\"", 1);
-}
-
-static void put_int(struct printbuf *pb, int64_t v)
-{
-    char tmp[24], buf[24];
-    size_t n = 0, len = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        buf[len++] = '-';
-    while (n)
-        buf[len++] = tmp[--n];
-    put_raw(pb, buf, len);
-}
 
 static void put_strings(struct printbuf *pb, const char *const *items, size_t n, int flags)
 {
-    put_raw(pb, "[", 1);
+    jsonw_raw(pb, "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            put_raw(pb, ",", 1);
-        put_string(pb, items[i], flags);
+            jsonw_raw(pb, ",", 1);
+        jsonw_string(pb, items[i], flags);
     }
-    put_raw(pb, "]", 1);
+    jsonw_raw(pb, "]", 1);
 }
 
 static int product_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
 {
     (void)level;
     const struct product *p = json_object_get_userdata(obj);
-    PUT_LITERAL(pb, "{\"id\":");
-    put_int(pb, p->id);
-    PUT_LITERAL(pb, ",\"name\":");
-    put_string(pb, p->name, flags);
-    PUT_LITERAL(pb, ",\"category\":");
-    put_int(pb, p->category.id);
-    PUT_LITERAL(pb, ",\"inventory\":");
-    put_int(pb, p->inventory);
-    PUT_LITERAL(pb, ",\"tags\":");
+    JSONW_LITERAL(pb, "{\"id\":");
+    jsonw_int(pb, p->id);
+    JSONW_LITERAL(pb, ",\"name\":");
+    jsonw_string(pb, p->name, flags);
+    JSONW_LITERAL(pb, ",\"category\":");
+    jsonw_int(pb, p->category.id);
+    JSONW_LITERAL(pb, ",\"inventory\":");
+    jsonw_int(pb, p->inventory);
+    JSONW_LITERAL(pb, ",\"tags\":");
     put_strings(pb, p->tags, p->n_tags, flags);
-    PUT_LITERAL(pb, ",\"price_weights\":[");
+    JSONW_LITERAL(pb, ",\"price_weights\":[");
     for (size_t i = 0; i < p->n_variants; i++) {
         char price[MONEY_STR_MAX];
         money_format(p->variants[i].price_minor, price);
-        PUT_LITERAL(pb, "{\"price\":");
-        put_string(pb, price, flags);
-        PUT_LITERAL(pb, ",\"weight\":");
-        put_string(pb, p->variants[i].weight, flags);
-        put_raw(pb, "}", 1);
+        JSONW_LITERAL(pb, "{\"price\":");
+        jsonw_string(pb, price, flags);
+        JSONW_LITERAL(pb, ",\"weight\":");
+        jsonw_string(pb, p->variants[i].weight, flags);
+        jsonw_raw(pb, "}", 1);
         if (i + 1 < p->n_variants)
-            put_raw(pb, ",", 1);
+            jsonw_raw(pb, ",", 1);
     }
     /* Images are stored as URLs only; there is no per-image caption. */
-    PUT_LITERAL(pb, "],\"images\":[");
+    JSONW_LITERAL(pb, "],\"images\":[");
     for (size_t i = 0; i < p->n_image_urls; i++) {
-        PUT_LITERAL(pb, "{\"image_url\":");
-        put_string(pb, p->image_urls[i], flags);
-        PUT_LITERAL(pb, ",\"description\":\"\"}");
+        JSONW_LITERAL(pb, "{\"image_url\":");
+        jsonw_string(pb, p->image_urls[i], flags);
+        JSONW_LITERAL(pb, ",\"description\":\"\"}");
         if (i + 1 < p->n_image_urls)
-            put_raw(pb, ",", 1);
+            jsonw_raw(pb, ",", 1);
     }
-    PUT_LITERAL(pb, "],\"is_active\":");
+    JSONW_LITERAL(pb, "],\"is_active\":");
     if (p->is_active)
-        PUT_LITERAL(pb, "true");
+        JSONW_LITERAL(pb, "true");
     else
-        PUT_LITERAL(pb, "false");
+        JSONW_LITERAL(pb, "false");
     if (p->inventory > 0)
-        PUT_LITERAL(pb, ",\"status\":\"In stock\"}");
+        JSONW_LITERAL(pb, ",\"status\":\"In stock\"}");
     else
-        PUT_LITERAL(pb, ",\"status\":\"Out of stock\"}");
+        JSONW_LITERAL(pb, ",\"status\":\"Out of stock\"}");
     return 0;
 }
 
@@ -208,7 +141,7 @@ static int raw_to_json(struct json_object *obj, struct printbuf *pb, int level, 
     (void)level;
     (void)flags;
     const struct raw_text *raw = json_object_get_userdata(obj);
-    put_raw(pb, raw->text, raw->len);
+    jsonw_raw(pb, raw->text, raw->len);
     return 0;
 }
 

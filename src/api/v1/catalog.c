@@ -21,6 +21,7 @@
 #include <json-c/printbuf.h>
 
 #include "api/v1/v1.h"
+#include "http/jsonw.h"
 #include "core/catalog.h"
 #include "core/media.h"
 #include "util/arena.h"
@@ -53,82 +54,6 @@
  * the request's arena, which outlives the reply's printing.
  */
 
-static void put_raw(struct printbuf *pb, const char *s, size_t n)
-{
-    printbuf_memappend_fast(pb, s, (int)n);
-}
-
-#define PUT_LITERAL(pb, lit) put_raw((pb), "" lit, sizeof(lit) - 1)
-
-/* A JSON string, escaped as json-c escapes it. */
-static void put_string(struct printbuf *pb, const char *s, int flags)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (s == NULL)
-        s = "";
-    put_raw(pb, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        const char *esc = NULL;
-        char u[6];
-        size_t esc_n = 2;
-        if (c >= ' ' && c != '"' && c != '\\' && c != '/')
-            continue;
-        switch (c) {
-        case '\b': esc = "\\b"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\f': esc = "\\f"; break;
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '/':
-            if (flags & JSON_C_TO_STRING_NOSLASHESCAPE)
-                continue;
-            esc = "\\/";
-            break;
-        default:
-            memcpy(u, "\\u00", 4);
-            u[4] = hex[c >> 4];
-            u[5] = hex[c & 0xf];
-            esc = u;
-            esc_n = 6;
-        }
-        if (p > run)
-            put_raw(pb, run, (size_t)(p - run));
-        put_raw(pb, esc, esc_n);
-        run = p + 1;
-    }
-    const char *end = run + strlen(run);
-    if (end > run)
-        put_raw(pb, run, (size_t)(end - run));
-    put_raw(pb, "\"", 1);
-}
-
-/* Decimal text of v into buf (at least 21 bytes); its length. */
-static size_t int_text(int64_t v, char *buf)
-{
-    char tmp[24];
-    size_t n = 0, len = 0;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        buf[len++] = '-';
-    while (n)
-        buf[len++] = tmp[--n];
-    return len;
-}
-
-static void put_int(struct printbuf *pb, int64_t v)
-{
-    char buf[24];
-    put_raw(pb, buf, int_text(v, buf));
-}
-
 /* money_format's text ("-12.05") without snprintf. */
 static void put_price(struct printbuf *pb, int64_t minor)
 {
@@ -138,12 +63,12 @@ static void put_price(struct printbuf *pb, int64_t minor)
     buf[n++] = '"';
     if (minor < 0)
         buf[n++] = '-';
-    n += int_text((int64_t)(v / 100), buf + n);
+    n += jsonw_int_text((int64_t)(v / 100), buf + n);
     buf[n++] = '.';
     buf[n++] = (char)('0' + v % 100 / 10);
     buf[n++] = (char)('0' + v % 10);
     buf[n++] = '"';
-    put_raw(pb, buf, n);
+    jsonw_raw(pb, buf, n);
 }
 
 /* time_iso8601's text ("2024-01-31T12:00:00Z") from civil-from-days
@@ -175,7 +100,7 @@ static void put_time(struct printbuf *pb, int64_t t)
         time_iso8601(t, s + 1);
         size_t n = strlen(s);
         s[n++] = '"';
-        put_raw(pb, s, n);
+        jsonw_raw(pb, s, n);
         return;
     }
     int hh = (int)(secs / 3600), mm = (int)(secs / 60 % 60), ss = (int)(secs % 60);
@@ -202,22 +127,22 @@ static void put_time(struct printbuf *pb, int64_t t)
     *o++ = (char)('0' + ss % 10);
     *o++ = 'Z';
     *o++ = '"';
-    put_raw(pb, s, (size_t)(o - s));
+    jsonw_raw(pb, s, (size_t)(o - s));
 }
 
 /* {"id", "name", "slug", "description"}: the whole v1 category, also nested
  * in every product. */
 static void put_category(struct printbuf *pb, const struct category *c, int flags)
 {
-    PUT_LITERAL(pb, "{\"id\":");
-    put_int(pb, c->id);
-    PUT_LITERAL(pb, ",\"name\":");
-    put_string(pb, c->name, flags);
-    PUT_LITERAL(pb, ",\"slug\":");
-    put_string(pb, c->slug, flags);
-    PUT_LITERAL(pb, ",\"description\":");
-    put_string(pb, c->description, flags);
-    PUT_LITERAL(pb, "}");
+    JSONW_LITERAL(pb, "{\"id\":");
+    jsonw_int(pb, c->id);
+    JSONW_LITERAL(pb, ",\"name\":");
+    jsonw_string(pb, c->name, flags);
+    JSONW_LITERAL(pb, ",\"slug\":");
+    jsonw_string(pb, c->slug, flags);
+    JSONW_LITERAL(pb, ",\"description\":");
+    jsonw_string(pb, c->description, flags);
+    JSONW_LITERAL(pb, "}");
 }
 
 static int category_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
@@ -265,32 +190,32 @@ static int product_to_json(struct json_object *obj, struct printbuf *pb, int lev
     (void)level;
     const struct product_row *row = json_object_get_userdata(obj);
     const struct product *p = row->p;
-    PUT_LITERAL(pb, "{\"id\":");
-    put_int(pb, p->id);
-    PUT_LITERAL(pb, ",\"name\":");
-    put_string(pb, p->name, flags);
-    PUT_LITERAL(pb, ",\"slug\":");
-    put_string(pb, p->slug, flags);
-    PUT_LITERAL(pb, ",\"description\":");
-    put_string(pb, p->description, flags);
-    PUT_LITERAL(pb, ",\"category\":");
+    JSONW_LITERAL(pb, "{\"id\":");
+    jsonw_int(pb, p->id);
+    JSONW_LITERAL(pb, ",\"name\":");
+    jsonw_string(pb, p->name, flags);
+    JSONW_LITERAL(pb, ",\"slug\":");
+    jsonw_string(pb, p->slug, flags);
+    JSONW_LITERAL(pb, ",\"description\":");
+    jsonw_string(pb, p->description, flags);
+    JSONW_LITERAL(pb, ",\"category\":");
     put_category(pb, &p->category, flags);
-    PUT_LITERAL(pb, ",\"category_id\":");
-    put_int(pb, p->category.id);
-    PUT_LITERAL(pb, ",\"price\":");
+    JSONW_LITERAL(pb, ",\"category_id\":");
+    jsonw_int(pb, p->category.id);
+    JSONW_LITERAL(pb, ",\"price\":");
     put_price(pb, p->price_minor);
-    PUT_LITERAL(pb, ",\"stock_quantity\":");
-    put_int(pb, p->inventory);
-    PUT_LITERAL(pb, ",\"image\":");
+    JSONW_LITERAL(pb, ",\"stock_quantity\":");
+    jsonw_int(pb, p->inventory);
+    JSONW_LITERAL(pb, ",\"image\":");
     if (row->image != NULL)
-        put_string(pb, row->image, flags);
+        jsonw_string(pb, row->image, flags);
     else
-        PUT_LITERAL(pb, "null");
-    PUT_LITERAL(pb, ",\"created_at\":");
+        JSONW_LITERAL(pb, "null");
+    JSONW_LITERAL(pb, ",\"created_at\":");
     put_time(pb, p->created_at);
-    PUT_LITERAL(pb, ",\"updated_at\":");
+    JSONW_LITERAL(pb, ",\"updated_at\":");
     put_time(pb, p->updated_at);
-    PUT_LITERAL(pb, "}");
+    JSONW_LITERAL(pb, "}");
     return 0;
 }
 
@@ -321,7 +246,7 @@ static int raw_to_json(struct json_object *obj, struct printbuf *pb, int level, 
     (void)level;
     (void)flags;
     const struct raw_text *raw = json_object_get_userdata(obj);
-    put_raw(pb, raw->text, raw->len);
+    jsonw_raw(pb, raw->text, raw->len);
     return 0;
 }
 
