@@ -6,7 +6,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?= -Dwerror=true
 
-.PHONY: all bootstrap build run test test-unit test-api test-pg test-asan bench clean
+.PHONY: all bootstrap build run test test-unit test-api test-pg test-asan bench fuzz clean
 
 all: build
 
@@ -42,6 +42,10 @@ test-asan: build
 
 bench: build
 	bench/run.sh
+
+# libFuzzer drivers (tests/fuzz/): FUZZ_SECONDS per driver, default 30.
+fuzz: bootstrap
+	tests/fuzz/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -20,6 +20,8 @@ packages=(
   python3-openpyxl
   # benchmarks
   wrk
+  # fuzzing (make fuzz): clang with libFuzzer
+  clang libclang-rt-14-dev
 )
 
 missing=()
