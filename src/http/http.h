@@ -193,6 +193,12 @@ enum input_flags {
  * false. Numbers are accepted and rendered as strings, as DRF does. */
 bool input_string(struct http_request *req, struct json_object *obj, const char *name,
                   unsigned flags, const char **out, struct errors *err);
+/* The first step of every DRF field reader: true with *v the field's value
+ * (never JSON null), or true with *v NULL when the field is absent and not
+ * required; false with DRF's message in err ("This field is required.",
+ * "This field may not be null."). */
+bool input_value(struct json_object *obj, const char *name, bool required,
+                 struct json_object **v, struct errors *err);
 /* Whether obj has the field at all (for PATCH). */
 bool input_present(struct json_object *obj, const char *name);
 

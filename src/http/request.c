@@ -413,6 +413,24 @@ bool request_require_verified(struct http_exchange *ex)
 
 /* ---- DRF-style field readers ---- */
 
+bool input_value(struct json_object *obj, const char *name, bool required,
+                 struct json_object **v, struct errors *err)
+{
+    *v = NULL;
+    if (obj == NULL || !json_object_object_get_ex(obj, name, v)) {
+        *v = NULL;
+        if (required)
+            errors_add(err, name, "This field is required.");
+        return !required;
+    }
+    if (json_object_get_type(*v) == json_type_null) {
+        *v = NULL;
+        errors_add(err, name, "This field may not be null.");
+        return false;
+    }
+    return true;
+}
+
 bool input_present(struct json_object *obj, const char *name)
 {
     return obj != NULL && json_object_object_get_ex(obj, name, NULL);
@@ -423,17 +441,11 @@ bool input_string(struct http_request *req, struct json_object *obj, const char 
 {
     struct json_object *v = NULL;
     *out = NULL;
-    if (!json_object_object_get_ex(obj, name, &v)) {
-        if (flags & INPUT_REQUIRED) {
-            errors_add(err, name, "This field is required.");
-            return false;
-        }
-        return true;
-    }
-    switch (json_object_get_type(v)) {
-    case json_type_null:
-        errors_add(err, name, "This field may not be null.");
+    if (!input_value(obj, name, flags & INPUT_REQUIRED, &v, err))
         return false;
+    if (v == NULL)
+        return true;
+    switch (json_object_get_type(v)) {
     case json_type_string:
     case json_type_int:
     case json_type_double:

@@ -35,8 +35,6 @@
 #define PRICE_MAX_DIGITS 10
 #define PRICE_DECIMALS 2
 
-#define MSG_REQUIRED "This field is required."
-#define MSG_NULL "This field may not be null."
 #define MSG_NOT_FOUND "Not found."
 #define MSG_SEVERAL_VARIANTS_FMT                                                                   \
     "This product has several price-weight variants; update them through /api/products/%lld/."
@@ -371,16 +369,11 @@ static bool input_pk(struct json_object *body, const char *name, bool required, 
 {
     struct json_object *v = NULL;
     *present = false;
-    if (!json_object_object_get_ex(body, name, &v)) {
-        if (required)
-            errors_add(err, name, MSG_REQUIRED);
-        return !required;
-    }
-    enum json_type t = json_object_get_type(v);
-    if (t == json_type_null) {
-        errors_add(err, name, MSG_NULL);
+    if (!input_value(body, name, required, &v, err))
         return false;
-    }
+    if (v == NULL)
+        return true; /* absent and not required */
+    enum json_type t = json_object_get_type(v);
     int64_t id = 0;
     bool ok = false;
     if (t == json_type_int) {
@@ -416,16 +409,11 @@ static bool input_stock(struct json_object *body, const char *name, bool require
 {
     struct json_object *v = NULL;
     *present = false;
-    if (!json_object_object_get_ex(body, name, &v)) {
-        if (required)
-            errors_add(err, name, MSG_REQUIRED);
-        return !required;
-    }
-    enum json_type t = json_object_get_type(v);
-    if (t == json_type_null) {
-        errors_add(err, name, MSG_NULL);
+    if (!input_value(body, name, required, &v, err))
         return false;
-    }
+    if (v == NULL)
+        return true; /* absent and not required */
+    enum json_type t = json_object_get_type(v);
     int64_t n = 0;
     bool ok = false;
     if (t == json_type_int) {
@@ -478,16 +466,11 @@ static bool input_price(struct json_object *body, const char *name, bool require
 {
     struct json_object *v = NULL;
     *present = false;
-    if (!json_object_object_get_ex(body, name, &v)) {
-        if (required)
-            errors_add(err, name, MSG_REQUIRED);
-        return !required;
-    }
-    enum json_type t = json_object_get_type(v);
-    if (t == json_type_null) {
-        errors_add(err, name, MSG_NULL);
+    if (!input_value(body, name, required, &v, err))
         return false;
-    }
+    if (v == NULL)
+        return true; /* absent and not required */
+    enum json_type t = json_object_get_type(v);
     if (t != json_type_string && t != json_type_int && t != json_type_double) {
         errors_add(err, name, "A valid number is required.");
         return false;
