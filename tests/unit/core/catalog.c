@@ -34,17 +34,14 @@
 #include "core/catalog.h"
 #include "core/core.h"
 #include "db/db.h"
+#include "testdb.h"
 #include "util/arena.h"
 #include "util/config.h"
 
 #define T0 INT64_C(1700000000)
 
 struct env {
-    enum db_kind kind;
-    char dir[256];   /* temporary directory: the SQLite file, the media dir */
-    char schema[64]; /* PostgreSQL: schema of this case */
-    char url[1024];
-    struct db *db;
+    struct testdb t; /* the database and its temporary directory */
     struct arena *arena;
     struct config cfg;
     struct ctx ctx;
@@ -52,81 +49,40 @@ struct env {
 
 /* ---- fixtures ---- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static const char *pg_base_url(void)
-{
-    const char *url = getenv("SHOPD_TEST_PG_URL");
-    return url != NULL && url[0] != '\0' ? url : NULL;
-}
-
-static void pg_admin_exec(const char *sql)
-{
-    struct db *admin = db_open(pg_base_url());
-    assert_non_null(admin);
-    assert_int_equal(db_exec_script(admin, sql), DB_OK);
-    db_close(admin);
-}
-
 static void finish_setup(struct env *e)
 {
-    assert_non_null(e->db);
-    assert_int_equal(db_migrate(e->db, NULL), DB_OK);
     e->arena = arena_create();
-    e->cfg.media_dir = e->dir;
+    e->cfg.media_dir = e->t.dir;
     e->cfg.public_url = (char *)"http://testserver";
-    e->ctx.db = e->db;
+    e->ctx.db = e->t.db;
     e->ctx.arena = e->arena;
     e->ctx.cfg = &e->cfg;
     e->ctx.now = T0;
     e->ctx.now_us = T0 * 1000000;
 }
 
-static struct env *new_env(enum db_kind kind)
+static int open_env(void **state, enum db_kind kind)
 {
+    *state = NULL;
     struct env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->kind = kind;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-catalog-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    return e;
+    if (!testdb_open(&e->t, kind, "catalog")) {
+        free(e);
+        return 0; /* PostgreSQL without SHOPD_TEST_PG_URL: the case skips itself */
+    }
+    finish_setup(e);
+    *state = e;
+    return 0;
 }
 
 static int setup_sqlite(void **state)
 {
-    struct env *e = new_env(DB_SQLITE);
-    snprintf(e->url, sizeof(e->url), "sqlite://%s/test.db", e->dir);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return open_env(state, DB_SQLITE);
 }
 
 static int setup_pg(void **state)
 {
-    static int serial;
-    *state = NULL;
-    if (pg_base_url() == NULL)
-        return 0; /* the case skips itself */
-    struct env *e = new_env(DB_POSTGRES);
-    snprintf(e->schema, sizeof(e->schema), "shopd_catalog_%d_%d", (int)getpid(), ++serial);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", e->schema,
-             e->schema);
-    pg_admin_exec(sql);
-    const char *base = pg_base_url();
-    snprintf(e->url, sizeof(e->url), "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') != NULL ? '&' : '?', e->schema);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return open_env(state, DB_POSTGRES);
 }
 
 static int teardown(void **state)
@@ -136,13 +92,7 @@ static int teardown(void **state)
         return 0;
     if (e->arena)
         arena_destroy(e->arena);
-    db_close(e->db);
-    nftw(e->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    if (e->kind == DB_POSTGRES) {
-        char sql[256];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", e->schema);
-        pg_admin_exec(sql);
-    }
+    testdb_close(&e->t);
     free(e);
     return 0;
 }
@@ -230,7 +180,7 @@ static struct product make_product(struct env *e, const char *name, int64_t cate
 static int64_t sql_int(struct env *e, const char *sql, int64_t arg)
 {
     int64_t v = -1;
-    int rc = db_query_int(e->db, sql, DB_PARAMS(DB_INT(arg)), &v);
+    int rc = db_query_int(e->t.db, sql, DB_PARAMS(DB_INT(arg)), &v);
     if (rc == DB_DONE)
         return -1;
     assert_int_equal(rc, DB_ROW);
@@ -244,7 +194,7 @@ static void assert_counts_exact(struct env *e)
     assert_int_equal(sql_int(e, "SELECT active FROM product_counts WHERE category_id = ?", 0),
                      sql_int(e, "SELECT count(*) FROM products WHERE is_active = ? ", 1));
     struct db_res *res;
-    assert_int_equal(db_query(e->db, "SELECT id FROM categories ORDER BY id", DB_NO_PARAMS, &res),
+    assert_int_equal(db_query(e->t.db, "SELECT id FROM categories ORDER BY id", DB_NO_PARAMS, &res),
                      DB_OK);
     int64_t ids[64];
     size_t n = 0;
@@ -253,7 +203,7 @@ static void assert_counts_exact(struct env *e)
     db_res_close(res);
     for (size_t i = 0; i < n; i++) {
         int64_t want = 0;
-        assert_int_equal(db_query_int(e->db,
+        assert_int_equal(db_query_int(e->t.db,
                                       "SELECT count(*) FROM products WHERE category_id = ? AND "
                                       "is_active = ?",
                                       DB_PARAMS(DB_INT(ids[i]), DB_BOOL(true)), &want),
@@ -910,17 +860,17 @@ static void test_product_counts(void **state)
     assert_int_equal(list(e, 0, true, 0, 20).count, 8);
 
     /* Raw multi-row statements too (the bulk import's shape). */
-    assert_int_equal(db_exec(e->db,
+    assert_int_equal(db_exec(e->t.db,
                              "UPDATE products SET is_active = ? WHERE category_id = ?",
                              DB_PARAMS(DB_BOOL(false), DB_INT(a.id)), NULL),
                      DB_OK);
     assert_counts_exact(e);
-    assert_int_equal(db_exec(e->db, "UPDATE products SET is_active = ?, category_id = ?",
+    assert_int_equal(db_exec(e->t.db, "UPDATE products SET is_active = ?, category_id = ?",
                              DB_PARAMS(DB_BOOL(true), DB_INT(b.id)), NULL),
                      DB_OK);
     assert_counts_exact(e);
     assert_int_equal(list(e, b.id, false, 0, 20).count, 8);
-    assert_int_equal(db_exec(e->db, "DELETE FROM products WHERE id > ?",
+    assert_int_equal(db_exec(e->t.db, "DELETE FROM products WHERE id > ?",
                              DB_PARAMS(DB_INT(ps[5].id)), NULL),
                      DB_OK);
     assert_counts_exact(e);
@@ -998,7 +948,7 @@ static void test_page_of_100_with_300_variants(void **state)
     struct env *e = env_of(state);
     struct category c = make_category(e, "Bulk", 0);
     char name[32], weight[3][16];
-    assert_int_equal(db_begin_write(e->db), DB_OK); /* one transaction: quicker */
+    assert_int_equal(db_begin_write(e->t.db), DB_OK); /* one transaction: quicker */
     for (int i = 0; i < 120; i++) {
         struct variant_input v[3];
         for (int k = 0; k < 3; k++) {
@@ -1008,7 +958,7 @@ static void test_page_of_100_with_300_variants(void **state)
         snprintf(name, sizeof(name), "Bulk %03d", i);
         make_product_v(e, name, c.id, v, 3, true);
     }
-    assert_int_equal(db_commit(e->db), DB_OK);
+    assert_int_equal(db_commit(e->t.db), DB_OK);
     assert_counts_exact(e);
 
     struct product_list l = list(e, 0, false, 0, 100);
@@ -1052,7 +1002,7 @@ struct racer {
 static void *race_create(void *arg)
 {
     struct racer *r = arg;
-    struct db *db = db_open(r->e->url);
+    struct db *db = db_open(r->e->t.url);
     r->rc = -1; /* no cmocka assertions off the main thread */
     if (db == NULL)
         return NULL;
@@ -1075,13 +1025,13 @@ static void test_concurrent_unique_name(void **state)
 {
     struct env *e = env_of(state);
     /* This connection creates the category and holds its transaction open. */
-    assert_int_equal(db_begin_write(e->db), DB_OK);
+    assert_int_equal(db_begin_write(e->t.db), DB_OK);
     make_category(e, "Contested", 0);
     struct racer r = {.e = e};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, race_create, &r), 0);
     usleep(300 * 1000); /* the other writer is now blocked on our row or lock */
-    assert_int_equal(db_commit(e->db), DB_OK);
+    assert_int_equal(db_commit(e->t.db), DB_OK);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(r.rc, SHOP_ECONFLICT);
     assert_non_null(r.message);
@@ -1115,9 +1065,9 @@ static void test_create_without_read_back(void **state)
 static void touch_media(struct env *e, const char *path)
 {
     char full[512];
-    snprintf(full, sizeof(full), "%s/categories", e->dir);
+    snprintf(full, sizeof(full), "%s/categories", e->t.dir);
     mkdir(full, 0700);
-    snprintf(full, sizeof(full), "%s/%s", e->dir, path);
+    snprintf(full, sizeof(full), "%s/%s", e->t.dir, path);
     FILE *f = fopen(full, "w");
     assert_non_null(f);
     fclose(f);
@@ -1126,7 +1076,7 @@ static void touch_media(struct env *e, const char *path)
 static bool media_exists(struct env *e, const char *path)
 {
     char full[512];
-    snprintf(full, sizeof(full), "%s/%s", e->dir, path);
+    snprintf(full, sizeof(full), "%s/%s", e->t.dir, path);
     return access(full, F_OK) == 0;
 }
 
@@ -1159,9 +1109,9 @@ static void test_images_removed_after_commit(void **state)
     /* Inside a caller's transaction nothing is removed. */
     struct category_input three = {.n_tags = -1, .image = "categories/three.png"};
     assert_int_equal(catalog_category_update(&e->ctx, c.id, &three, &err, &c), SHOP_OK);
-    assert_int_equal(db_begin_write(e->db), DB_OK);
+    assert_int_equal(db_begin_write(e->t.db), DB_OK);
     assert_int_equal(catalog_category_update(&e->ctx, c.id, &clear, &err, &c), SHOP_OK);
-    assert_int_equal(db_rollback(e->db), DB_OK);
+    assert_int_equal(db_rollback(e->t.db), DB_OK);
     assert_true(media_exists(e, "categories/three.png"));
     assert_int_equal(catalog_category_get(&e->ctx, c.id, &c), SHOP_OK);
     assert_string_equal(c.image, "categories/three.png");
@@ -1292,7 +1242,7 @@ int main(void)
 {
     int failed = 0;
     failed += run_backend("core/catalog/sqlite", setup_sqlite);
-    if (pg_base_url() == NULL)
+    if (testdb_pg_url() == NULL)
         printf("core/catalog/postgres: SHOPD_TEST_PG_URL not set, PostgreSQL cases skipped\n");
     failed += run_backend("core/catalog/postgres", setup_pg);
     return failed != 0;

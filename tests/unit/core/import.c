@@ -34,6 +34,7 @@
 #include "core/core.h"
 #include "core/import.h"
 #include "db/db.h"
+#include "testdb.h"
 #include "util/arena.h"
 #include "util/config.h"
 #include "util/str.h"
@@ -42,11 +43,7 @@
 #define HEADER "name,description,category_id,inventory,price_weights\n"
 
 struct env {
-    enum db_kind kind;
-    char dir[256];
-    char schema[64];
-    char url[1024];
-    struct db *db;
+    struct testdb t; /* the database and its temporary directory */
     struct arena *arena;
     struct config cfg;
     struct ctx ctx;
@@ -54,26 +51,6 @@ struct env {
 };
 
 /* ---- fixtures ---- */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static const char *pg_base_url(void)
-{
-    const char *url = getenv("SHOPD_TEST_PG_URL");
-    return url != NULL && url[0] != '\0' ? url : NULL;
-}
-
-static void pg_admin_exec(const char *sql)
-{
-    struct db *admin = db_open(pg_base_url());
-    assert_non_null(admin);
-    assert_int_equal(db_exec_script(admin, sql), DB_OK);
-    db_close(admin);
-}
 
 static int64_t make_category(struct env *e, const char *public_id, const char *name)
 {
@@ -88,12 +65,10 @@ static int64_t make_category(struct env *e, const char *public_id, const char *n
 /* Migrated database; two categories and one product already there. */
 static void finish_setup(struct env *e)
 {
-    assert_non_null(e->db);
-    assert_int_equal(db_migrate(e->db, NULL), DB_OK);
     e->arena = arena_create();
-    e->cfg.media_dir = e->dir;
+    e->cfg.media_dir = e->t.dir;
     e->cfg.public_url = (char *)"http://shop.test";
-    e->ctx = (struct ctx){.db = e->db, .arena = e->arena, .cfg = &e->cfg, .now = T0,
+    e->ctx = (struct ctx){.db = e->t.db, .arena = e->arena, .cfg = &e->cfg, .now = T0,
                           .now_us = T0 * 1000000};
     e->phones = make_category(e, "001", "Phones");
     e->laptops = make_category(e, "002", "Laptops");
@@ -107,43 +82,28 @@ static void finish_setup(struct env *e)
     assert_int_equal(catalog_product_create(&e->ctx, &in, &err, &p), SHOP_OK);
 }
 
-static int setup_sqlite(void **state)
+static int open_env(void **state, enum db_kind kind)
 {
+    *state = NULL;
     struct env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->kind = DB_SQLITE;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-import-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->url, sizeof(e->url), "sqlite://%s/test.db", e->dir);
-    e->db = db_open(e->url);
+    if (!testdb_open(&e->t, kind, "import")) {
+        free(e);
+        return 0; /* PostgreSQL without SHOPD_TEST_PG_URL: the case skips itself */
+    }
     finish_setup(e);
     *state = e;
     return 0;
 }
 
+static int setup_sqlite(void **state)
+{
+    return open_env(state, DB_SQLITE);
+}
+
 static int setup_pg(void **state)
 {
-    static int serial;
-    *state = NULL;
-    if (pg_base_url() == NULL)
-        return 0; /* the case skips itself */
-    struct env *e = calloc(1, sizeof(*e));
-    assert_non_null(e);
-    e->kind = DB_POSTGRES;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-import-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->schema, sizeof(e->schema), "shopd_import_%d_%d", (int)getpid(), ++serial);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", e->schema,
-             e->schema);
-    pg_admin_exec(sql);
-    const char *base = pg_base_url();
-    snprintf(e->url, sizeof(e->url), "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') != NULL ? '&' : '?', e->schema);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return open_env(state, DB_POSTGRES);
 }
 
 static int teardown(void **state)
@@ -153,13 +113,7 @@ static int teardown(void **state)
         return 0;
     if (e->arena)
         arena_destroy(e->arena);
-    db_close(e->db);
-    if (e->kind == DB_POSTGRES) {
-        char sql[256];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", e->schema);
-        pg_admin_exec(sql);
-    }
-    nftw(e->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    testdb_close(&e->t);
     free(e);
     return 0;
 }
@@ -181,7 +135,7 @@ static int import_text(struct env *e, const char *text, bool dry_run, struct imp
 static int64_t count_of(struct env *e, const char *sql)
 {
     int64_t n = -1;
-    assert_int_equal(db_query_int(e->db, sql, NULL, 0, &n), DB_ROW);
+    assert_int_equal(db_query_int(e->t.db, sql, NULL, 0, &n), DB_ROW);
     return n;
 }
 
@@ -199,7 +153,7 @@ static int64_t variants(struct env *e)
 static void product_named(struct env *e, const char *name, struct product *out)
 {
     int64_t id = 0;
-    int rc = db_query_int(e->db, "SELECT id FROM products WHERE name = ?",
+    int rc = db_query_int(e->t.db, "SELECT id FROM products WHERE name = ?",
                           DB_PARAMS(DB_TEXT(name)), &id);
     if (rc != DB_ROW)
         fail_msg("no product named \"%s\"", name);
@@ -209,7 +163,7 @@ static void product_named(struct env *e, const char *name, struct product *out)
 static bool product_exists(struct env *e, const char *name)
 {
     int64_t id = 0;
-    return db_query_int(e->db, "SELECT id FROM products WHERE name = ?", DB_PARAMS(DB_TEXT(name)),
+    return db_query_int(e->t.db, "SELECT id FROM products WHERE name = ?", DB_PARAMS(DB_TEXT(name)),
                         &id) == DB_ROW;
 }
 
@@ -602,8 +556,8 @@ static void test_progress(void **state)
 static void test_refused_row_rolls_back(void **state)
 {
     ENV();
-    if (e->kind == DB_SQLITE)
-        assert_int_equal(db_exec_script(e->db,
+    if (e->t.kind == DB_SQLITE)
+        assert_int_equal(db_exec_script(e->t.db,
                                         "CREATE TRIGGER boom AFTER INSERT ON product_variants "
                                         "WHEN (SELECT name FROM products WHERE id = "
                                         "NEW.product_id) = 'Boom' "
@@ -611,7 +565,7 @@ static void test_refused_row_rolls_back(void **state)
                          DB_OK);
     else
         assert_int_equal(
-            db_exec_script(e->db,
+            db_exec_script(e->t.db,
                            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                            "IF (SELECT name FROM products WHERE id = NEW.product_id) = 'Boom' "
                            "THEN RAISE EXCEPTION 'boom' USING ERRCODE = 'check_violation'; "
@@ -923,7 +877,7 @@ int main(void)
 {
     int failed = 0;
     failed += run_backend("core/import/sqlite", setup_sqlite);
-    if (pg_base_url() == NULL)
+    if (testdb_pg_url() == NULL)
         printf("core/import/postgres: SHOPD_TEST_PG_URL not set, PostgreSQL cases skipped\n");
     failed += run_backend("core/import/postgres", setup_pg);
     return failed != 0;

@@ -36,6 +36,7 @@
 #include "core/search.h"
 #include "core/user.h"
 #include "db/db.h"
+#include "testdb.h"
 #include "util/arena.h"
 #include "util/config.h"
 
@@ -44,11 +45,7 @@
 static char secret_key[] = "search-unit-test-secret-key-0123456789abcdef";
 
 struct env {
-    enum db_kind kind;
-    char dir[256];
-    char schema[64];
-    char url[1024];
-    struct db *db;
+    struct testdb t; /* the database and its temporary directory */
     struct arena *arena;
     struct config cfg;
     struct ctx ctx;
@@ -69,83 +66,43 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static const char *pg_base_url(void)
-{
-    const char *url = getenv("SHOPD_TEST_PG_URL");
-    return url != NULL && url[0] != '\0' ? url : NULL;
-}
-
-static void pg_admin_exec(const char *sql)
-{
-    struct db *admin = db_open(pg_base_url());
-    assert_non_null(admin);
-    assert_int_equal(db_exec_script(admin, sql), DB_OK);
-    db_close(admin);
-}
-
 static void finish_setup(struct env *e)
 {
-    assert_non_null(e->db);
-    assert_int_equal(db_migrate(e->db, NULL), DB_OK);
     e->arena = arena_create();
     e->cfg.secret_key = secret_key;
     e->cfg.access_token_lifetime = 300;
     e->cfg.refresh_token_lifetime = 86400;
-    e->cfg.media_dir = e->dir;
+    e->cfg.media_dir = e->t.dir;
     e->cfg.public_url = "http://127.0.0.1:8000";
-    e->ctx.db = e->db;
+    e->ctx.db = e->t.db;
     e->ctx.arena = e->arena;
     e->ctx.cfg = &e->cfg;
     e->ctx.now = T0;
     e->ctx.now_us = T0 * 1000000;
 }
 
-static int setup_sqlite(void **state)
+static int open_env(void **state, enum db_kind kind)
 {
+    *state = NULL;
     struct env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->kind = DB_SQLITE;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-search-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->url, sizeof(e->url), "sqlite://%s/test.db", e->dir);
-    e->db = db_open(e->url);
+    if (!testdb_open(&e->t, kind, "search")) {
+        free(e);
+        return 0; /* PostgreSQL without SHOPD_TEST_PG_URL: the case skips itself */
+    }
     finish_setup(e);
     *state = e;
     return 0;
 }
 
+static int setup_sqlite(void **state)
+{
+    return open_env(state, DB_SQLITE);
+}
+
 static int setup_pg(void **state)
 {
-    static int serial;
-    *state = NULL;
-    if (pg_base_url() == NULL)
-        return 0; /* the case skips itself */
-    struct env *e = calloc(1, sizeof(*e));
-    assert_non_null(e);
-    e->kind = DB_POSTGRES;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-search-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->schema, sizeof(e->schema), "shopd_search_%d_%d", (int)getpid(), ++serial);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", e->schema,
-             e->schema);
-    pg_admin_exec(sql);
-    const char *base = pg_base_url();
-    /* public second: where the migration installs pg_trgm */
-    snprintf(e->url, sizeof(e->url), "%s%coptions=-csearch_path%%3D%s%%2Cpublic", base,
-             strchr(base, '?') != NULL ? '&' : '?', e->schema);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return open_env(state, DB_POSTGRES);
 }
 
 static int teardown(void **state)
@@ -155,13 +112,7 @@ static int teardown(void **state)
         return 0;
     if (e->arena)
         arena_destroy(e->arena);
-    db_close(e->db);
-    nftw(e->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    if (e->kind == DB_POSTGRES) {
-        char sql[256];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", e->schema);
-        pg_admin_exec(sql);
-    }
+    testdb_close(&e->t);
     free(e);
     return 0;
 }
@@ -734,7 +685,7 @@ static void test_suggest_common_trigrams(void **state)
     struct category c = make_category(e, "veg", "Vegetables", "", NULL);
     int64_t changed = 0;
     assert_int_equal(
-        db_exec(e->db,
+        db_exec(e->t.db,
                 "INSERT INTO products (name, slug, description, category_id, tags, is_active, "
                 "created_at, updated_at) "
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4100) "
@@ -922,7 +873,7 @@ static void test_record(void **state)
     assert_int_equal(search_record(&e->ctx, long_q, SEARCH_ALL, 0), SHOP_OK);
 
     struct db_res *res;
-    assert_int_equal(db_query(e->db,
+    assert_int_equal(db_query(e->t.db,
                               "SELECT query, type, user_id, result_count, created_at "
                               "FROM searches ORDER BY id",
                               DB_NO_PARAMS, &res),
@@ -947,11 +898,11 @@ static void test_record(void **state)
     db_res_close(res);
 
     /* deleting the user keeps the searches, anonymous */
-    assert_int_equal(db_exec(e->db, "DELETE FROM users WHERE id = ?", DB_PARAMS(DB_INT(u.id)),
+    assert_int_equal(db_exec(e->t.db, "DELETE FROM users WHERE id = ?", DB_PARAMS(DB_INT(u.id)),
                              NULL),
                      DB_OK);
     int64_t anonymous = -1;
-    assert_int_equal(db_query_int(e->db, "SELECT count(*) FROM searches WHERE user_id IS NULL",
+    assert_int_equal(db_query_int(e->t.db, "SELECT count(*) FROM searches WHERE user_id IS NULL",
                                   DB_NO_PARAMS, &anonymous),
                      DB_ROW);
     assert_int_equal(anonymous, 4);
@@ -997,7 +948,7 @@ int main(void)
 {
     int failed = 0;
     failed += run_backend("core/search/sqlite", setup_sqlite);
-    if (pg_base_url() == NULL)
+    if (testdb_pg_url() == NULL)
         printf("core/search/postgres: SHOPD_TEST_PG_URL not set, PostgreSQL cases skipped\n");
     failed += run_backend("core/search/postgres", setup_pg);
     return failed != 0;

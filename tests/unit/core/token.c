@@ -36,6 +36,7 @@
 #include "core/token.h"
 #include "core/user.h"
 #include "db/db.h"
+#include "testdb.h"
 #include "util/arena.h"
 #include "util/config.h"
 #include "util/str.h"
@@ -49,11 +50,7 @@
 static char secret_key[] = "token-unit-test-secret-key-0123456789abcdef";
 
 struct env {
-    enum db_kind kind;
-    char dir[256];   /* SQLite: temporary directory */
-    char schema[64]; /* PostgreSQL: schema of this case */
-    char url[1024];
-    struct db *db;
+    struct testdb t; /* the database and its temporary directory */
     struct arena *arena;
     struct config cfg;
     struct ctx ctx;
@@ -75,80 +72,42 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static const char *pg_base_url(void)
-{
-    const char *url = getenv("SHOPD_TEST_PG_URL");
-    return url != NULL && url[0] != '\0' ? url : NULL;
-}
-
-/* Runs sql on the base database (schema creation and removal). */
-static void pg_admin_exec(const char *sql)
-{
-    struct db *admin = db_open(pg_base_url());
-    assert_non_null(admin);
-    assert_int_equal(db_exec_script(admin, sql), DB_OK);
-    db_close(admin);
-}
-
 /* The database is open and migrated; the rest of the env is filled here. */
 static void finish_setup(struct env *e)
 {
-    assert_non_null(e->db);
-    assert_int_equal(db_migrate(e->db, NULL), DB_OK);
     e->arena = arena_create();
     e->cfg.secret_key = secret_key;
     e->cfg.access_token_lifetime = ACCESS_LIFETIME;
     e->cfg.refresh_token_lifetime = REFRESH_LIFETIME;
-    e->ctx.db = e->db;
+    e->ctx.db = e->t.db;
     e->ctx.arena = e->arena;
     e->ctx.cfg = &e->cfg;
     e->ctx.now = T0;
     e->ctx.now_us = T0 * 1000000;
 }
 
-static int setup_sqlite(void **state)
+static int open_env(void **state, enum db_kind kind)
 {
+    *state = NULL;
     struct env *e = calloc(1, sizeof(*e));
     assert_non_null(e);
-    e->kind = DB_SQLITE;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-token-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->url, sizeof(e->url), "sqlite://%s/test.db", e->dir);
-    e->db = db_open(e->url);
+    if (!testdb_open(&e->t, kind, "token")) {
+        free(e);
+        return 0; /* PostgreSQL without SHOPD_TEST_PG_URL: the case skips itself */
+    }
     finish_setup(e);
     *state = e;
     return 0;
 }
 
+static int setup_sqlite(void **state)
+{
+    return open_env(state, DB_SQLITE);
+}
+
 static int setup_pg(void **state)
 {
-    static int serial;
-    *state = NULL;
-    if (pg_base_url() == NULL)
-        return 0; /* the case skips itself */
-    struct env *e = calloc(1, sizeof(*e));
-    assert_non_null(e);
-    e->kind = DB_POSTGRES;
-    snprintf(e->schema, sizeof(e->schema), "shopd_token_%d_%d", (int)getpid(), ++serial);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", e->schema,
-             e->schema);
-    pg_admin_exec(sql);
-    const char *base = pg_base_url();
-    snprintf(e->url, sizeof(e->url), "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') != NULL ? '&' : '?', e->schema);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return open_env(state, DB_POSTGRES);
 }
 
 static int teardown(void **state)
@@ -158,14 +117,7 @@ static int teardown(void **state)
         return 0;
     if (e->arena)
         arena_destroy(e->arena);
-    db_close(e->db);
-    if (e->kind == DB_SQLITE) {
-        nftw(e->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    } else {
-        char sql[256];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", e->schema);
-        pg_admin_exec(sql);
-    }
+    testdb_close(&e->t);
     free(e);
     return 0;
 }
@@ -294,7 +246,7 @@ static struct row refresh_row(struct env *e, const char *jti)
 {
     struct row r = {0};
     struct db_res *res;
-    assert_int_equal(db_query(e->db,
+    assert_int_equal(db_query(e->t.db,
                               "SELECT user_id, issued_at, expires_at, blacklisted_at "
                               "FROM refresh_tokens WHERE jti = ?",
                               DB_PARAMS(DB_TEXT(jti)), &res),
@@ -332,7 +284,7 @@ static void assert_blacklisted(struct env *e, const char *refresh_token)
 static int64_t count(struct env *e, const char *sql, int64_t user_id)
 {
     int64_t n = -1;
-    assert_int_equal(db_query_int(e->db, sql, DB_PARAMS(DB_INT(user_id)), &n), DB_ROW);
+    assert_int_equal(db_query_int(e->t.db, sql, DB_PARAMS(DB_INT(user_id)), &n), DB_ROW);
     return n;
 }
 
@@ -347,7 +299,7 @@ static int64_t tokens_of(struct env *e, int64_t user_id)
 static void exec1(struct env *e, const char *sql, int64_t id)
 {
     int64_t changed = 0;
-    assert_int_equal(db_exec(e->db, sql, DB_PARAMS(DB_INT(id)), &changed), DB_OK);
+    assert_int_equal(db_exec(e->t.db, sql, DB_PARAMS(DB_INT(id)), &changed), DB_OK);
     assert_int_equal(changed, 1);
     user_changed();
 }
@@ -849,7 +801,7 @@ int main(void)
     int failed = 0;
     failed += cmocka_run_group_tests_name("core/token", pure, NULL, NULL);
     failed += run_backend("core/token/sqlite", setup_sqlite);
-    if (pg_base_url() == NULL)
+    if (testdb_pg_url() == NULL)
         printf("core/token/postgres: SHOPD_TEST_PG_URL not set, PostgreSQL cases skipped\n");
     failed += run_backend("core/token/postgres", setup_pg);
     return failed != 0;
