@@ -259,7 +259,6 @@ static int write_tx_run(struct ctx *ctx, struct errors *err, int (*fn)(struct ct
     }
 }
 
-static void catalog_changed(void);
 
 /* Every catalogue write of the process runs here: the epoch that the list
  * anchors are checked against changes before the write begins and after it
@@ -1483,7 +1482,7 @@ static pthread_mutex_t anchor_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct anchor_set anchor_sets[ANCHOR_SLOTS];
 static _Atomic uint64_t catalog_epoch;
 
-static void catalog_changed(void)
+void catalog_changed(void)
 {
     atomic_fetch_add(&catalog_epoch, 1);
 }

@@ -230,4 +230,10 @@ int catalog_page_cache_get(struct ctx *ctx, const struct product_query *q, int t
 void catalog_page_cache_put(const struct catalog_page_cache *pc, int64_t count, const char *text,
                             size_t len);
 
+/* Marks the catalogue changed for this process's caches (listing pages,
+ * anchors, search answers): every write of catalog.c calls it, and so must
+ * any other module that writes catalogue rows (orders taking or giving back
+ * stock), before and after its transaction. */
+void catalog_changed(void);
+
 #endif

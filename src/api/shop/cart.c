@@ -1,0 +1,2 @@
+/* being written */
+#include "api/shop/shop.h"

@@ -1,0 +1,2 @@
+/* being written */
+#include "api/v1/v1.h"

@@ -1,0 +1,2 @@
+/* cart.c - see cart.h. (being written) */
+#include "core/cart.h"

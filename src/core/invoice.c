@@ -1,0 +1,2 @@
+/* invoice.c - see invoice.h. (being written) */
+#include "core/invoice.h"

@@ -1,0 +1,2 @@
+/* order.c - see order.h. (being written) */
+#include "core/order.h"
