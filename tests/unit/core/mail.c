@@ -49,6 +49,7 @@
 #include "util/config.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "testdb.h"
 
 #define WAIT_MS 10000 /* longest wait for the runner to act */
 
@@ -561,10 +562,7 @@ static void test_deliver_errors(void **state)
 /* ---- the runner, on a real database ---- */
 
 struct env {
-    enum db_kind kind;
-    char dir[256];   /* SQLite: database and mail directory */
-    char schema[64]; /* PostgreSQL */
-    char url[1024];
+    struct testdb t; /* the database and its temporary directory */
     char mail_dir[512];
     char mail_url[600];
     struct db *db;
@@ -573,25 +571,18 @@ struct env {
     struct ctx ctx;
 };
 
-static const char *pg_base_url(void)
+static int setup_kind(void **state, enum db_kind kind)
 {
-    const char *url = getenv("SHOPD_TEST_PG_URL");
-    return url != NULL && url[0] != '\0' ? url : NULL;
-}
-
-static void pg_admin_exec(const char *sql)
-{
-    struct db *admin = db_open(pg_base_url());
-    assert_non_null(admin);
-    assert_int_equal(db_exec_script(admin, sql), DB_OK);
-    db_close(admin);
-}
-
-static void finish_setup(struct env *e)
-{
-    assert_non_null(e->db);
-    assert_int_equal(db_migrate(e->db, NULL), DB_OK);
-    db_set_url(e->url); /* the runner's own connection */
+    *state = NULL;
+    struct env *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    if (!testdb_open(&e->t, kind, "mail")) {
+        free(e);
+        return 0; /* PostgreSQL without SHOPD_TEST_PG_URL: the case skips itself */
+    }
+    e->db = e->t.db;
+    db_set_url(e->t.url); /* the runner's own connection */
+    snprintf(e->mail_dir, sizeof(e->mail_dir), "%s/mail", e->t.dir);
     snprintf(e->mail_url, sizeof(e->mail_url), "file://%s", e->mail_dir);
     e->arena = arena_create();
     e->cfg = test_config(e->mail_url);
@@ -600,47 +591,18 @@ static void finish_setup(struct env *e)
     e->ctx.cfg = &e->cfg;
     e->ctx.now = time_now();
     e->ctx.now_us = time_now_us();
+    *state = e;
+    return 0;
 }
 
 static int setup_sqlite(void **state)
 {
-    struct env *e = calloc(1, sizeof(*e));
-    assert_non_null(e);
-    e->kind = DB_SQLITE;
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-mail-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->url, sizeof(e->url), "sqlite://%s/test.db", e->dir);
-    snprintf(e->mail_dir, sizeof(e->mail_dir), "%s/mail", e->dir);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return setup_kind(state, DB_SQLITE);
 }
 
 static int setup_pg(void **state)
 {
-    static int serial;
-    *state = NULL;
-    if (pg_base_url() == NULL)
-        return 0; /* the case skips itself */
-    struct env *e = calloc(1, sizeof(*e));
-    assert_non_null(e);
-    e->kind = DB_POSTGRES;
-    snprintf(e->schema, sizeof(e->schema), "shopd_mail_%d_%d", (int)getpid(), ++serial);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", e->schema,
-             e->schema);
-    pg_admin_exec(sql);
-    const char *base = pg_base_url();
-    snprintf(e->url, sizeof(e->url), "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') != NULL ? '&' : '?', e->schema);
-    snprintf(e->dir, sizeof(e->dir), "/tmp/shopd-test-mail-pg-XXXXXX");
-    assert_non_null(mkdtemp(e->dir));
-    snprintf(e->mail_dir, sizeof(e->mail_dir), "%s/mail", e->dir);
-    e->db = db_open(e->url);
-    finish_setup(e);
-    *state = e;
-    return 0;
+    return setup_kind(state, DB_POSTGRES);
 }
 
 static int teardown(void **state)
@@ -651,13 +613,7 @@ static int teardown(void **state)
     job_runner_stop();
     if (e->arena)
         arena_destroy(e->arena);
-    db_close(e->db);
-    if (e->kind == DB_POSTGRES) {
-        char sql[256];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", e->schema);
-        pg_admin_exec(sql);
-    }
-    remove_tree(e->dir);
+    testdb_close(&e->t);
     free(e);
     return 0;
 }
@@ -981,7 +937,7 @@ int main(void)
     int failed = 0;
     failed += cmocka_run_group_tests_name("core/mail", pure, NULL, NULL);
     failed += run_backend("core/mail/sqlite", setup_sqlite);
-    if (pg_base_url() == NULL)
+    if (testdb_pg_url() == NULL)
         printf("core/mail/postgres: SHOPD_TEST_PG_URL not set, PostgreSQL cases skipped\n");
     failed += run_backend("core/mail/postgres", setup_pg);
     return failed != 0;
