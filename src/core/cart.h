@@ -81,11 +81,12 @@ enum cart_add_result {
 int cart_add(struct ctx *ctx, int64_t variant_id, int64_t quantity,
              enum cart_add_result *result, struct cart_line *out);
 
-/* Changes a line: new quantity (> 0) and/or new variant (of the same
- * product; 0: keep). If the new variant is already another line of the
- * cart, the two lines merge (quantities add up, this line stays, the other
- * goes). Stock is checked against the resulting quantity: CART_NO_STOCK.
- * SHOP_ENOTFOUND for a line not in the user's cart. */
+/* Changes a line: new quantity (> 0; 0: keep, only with a new variant) and/or
+ * new variant (of the same product; 0: keep). If the new variant is already
+ * another line of the cart, the two lines merge (quantities add up, this
+ * line stays, the other goes). Stock is checked against the resulting
+ * quantity: CART_NO_STOCK. SHOP_ENOTFOUND for a line not in the user's
+ * cart. */
 int cart_update_line(struct ctx *ctx, int64_t line_id, int64_t quantity, int64_t variant_id,
                      enum cart_add_result *result, struct cart_line *out);
 

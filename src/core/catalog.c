@@ -1109,6 +1109,14 @@ int catalog_product_get(struct ctx *ctx, int64_t id, bool include_inactive, stru
     return rc;
 }
 
+int catalog_products_by_ids(struct ctx *ctx, const int64_t *ids, size_t n,
+                            struct product_list *out)
+{
+    int rc = products_by_ids(ctx, ids, n, out);
+    out->count = (int64_t)out->n;
+    return rc;
+}
+
 /* The input with its text trimmed and validated. */
 struct product_fields {
     const char *name;

@@ -184,6 +184,12 @@ struct product_list {
  * positions (see catalog.c), so their cost does not grow with the page. */
 int catalog_product_list(struct ctx *ctx, const struct product_query *q, struct product_list *out);
 
+/* The products (any state) of ids[0..n) with their variants, in the order of
+ * ids (missing ids skipped; out->count is out->n): two queries per 100 ids
+ * whatever n, for callers holding many ids at once (cart lines). */
+int catalog_products_by_ids(struct ctx *ctx, const int64_t *ids, size_t n,
+                            struct product_list *out);
+
 /* The products of one category, active only, newest first, at most limit. */
 int catalog_category_products(struct ctx *ctx, int64_t category_id, int64_t limit,
                               struct product_list *out);
