@@ -13,6 +13,7 @@
 #define SHOPD_CORE_INVOICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct arena;
 struct config;
@@ -25,5 +26,11 @@ int invoice_pdf(struct arena *a, const struct config *cfg, const struct order *o
 
 /* "invoice-ORD-XXXXXXXX.pdf" */
 const char *invoice_filename(struct arena *a, const struct order *o);
+
+/* "GST (18%)" for 1800 basis points, "GST (12.5%)" for 1250: the label of
+ * the tax line, shared by the invoice and the order emails. */
+const char *invoice_tax_label(struct arena *a, int rate_bp);
+/* "YYYY-MM-DD" of a timestamp, in UTC. */
+const char *invoice_date(struct arena *a, int64_t epoch);
 
 #endif

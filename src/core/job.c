@@ -39,6 +39,7 @@
 
 #include "core/core.h"
 #include "core/mail.h"
+#include "core/order_mail.h"
 #include "db/db.h"
 #include "util/arena.h"
 #include "util/config.h"
@@ -67,6 +68,7 @@ static const struct handler {
     const char *label;
 } handlers[] = {
     {"mail", mail_run_job, "to"},
+    {"order_mail", order_mail_run_job, "order"},
 };
 
 struct job {

@@ -18,6 +18,8 @@
 struct arena;
 struct config;
 struct ctx;
+struct mail;
+struct order;
 
 enum order_mail_event {
     ORDER_MAIL_CONFIRMATION = 0, /* order placed: summary + invoice attached */
@@ -36,5 +38,13 @@ int order_mail_enqueue(struct ctx *ctx, int64_t order_id, int64_t user_id,
  * reason in *error. */
 int order_mail_run_job(struct arena *a, const struct config *cfg, const char *payload,
                        const char **error);
+
+/* What the job sends for o (no database needed): out->to, subject, text,
+ * HTML (every user-provided string escaped) and, for the confirmation, the
+ * PDF invoice attached. Everything lives in a. 0, or -1 (the invoice could
+ * not be drawn, or ev is unknown). */
+int order_mail_render(struct arena *a, const struct config *cfg, const struct order *o,
+                      enum order_mail_event ev, int old_status, int new_status,
+                      struct mail *out);
 
 #endif

@@ -161,32 +161,6 @@ int verify_token_check(struct ctx *ctx, const char *uid, const char *token,
     return SHOP_OK;
 }
 
-/* Escapes text for an HTML body. */
-static char *html_escape(struct arena *a, const char *s)
-{
-    struct buf b;
-    buf_init_arena(&b, a);
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            buf_append_str(&b, "&lt;");
-            break;
-        case '>':
-            buf_append_str(&b, "&gt;");
-            break;
-        case '&':
-            buf_append_str(&b, "&amp;");
-            break;
-        case '"':
-            buf_append_str(&b, "&quot;");
-            break;
-        default:
-            buf_append_char(&b, *s);
-        }
-    }
-    return (char *)buf_cstr(&b);
-}
-
 static int send_link(struct ctx *ctx, const struct user *u, enum verify_purpose purpose)
 {
     const char *token = verify_token_make(ctx, u, purpose);
@@ -211,7 +185,7 @@ static int send_link(struct ctx *ctx, const struct user *u, enum verify_purpose 
             "<p><a href=\"%s\">Verify my email</a></p><p>Or enter this verification code: "
             "<code>%s</code></p><p>The link is valid for 24 hours. If you did not create an "
             "account, ignore this email.</p>",
-            html_escape(ctx->arena, name), html_escape(ctx->arena, link), token);
+            str_html_escape(ctx->arena, name), str_html_escape(ctx->arena, link), token);
     } else {
         m.subject = "Reset your password";
         m.text = arena_sprintf(ctx->arena,
@@ -228,7 +202,7 @@ static int send_link(struct ctx *ctx, const struct user *u, enum verify_purpose 
             "<p><a href=\"%s\">Choose a new password</a></p><p>Or use this reset code: "
             "<code>%s</code></p><p>The link is valid for 24 hours and works once. If you did not "
             "ask for this, ignore this email: your password stays as it is.</p>",
-            html_escape(ctx->arena, name), html_escape(ctx->arena, link), token);
+            str_html_escape(ctx->arena, name), str_html_escape(ctx->arena, link), token);
     }
     return mail_enqueue(ctx, &m);
 }

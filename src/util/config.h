@@ -19,6 +19,10 @@ struct config {
     char *frontend_url;  /* no trailing slash */
     char *mail_url;
     char *mail_from;
+    char *invoice_company_name;    /* the seller block of PDF invoices */
+    char *invoice_company_address;
+    char *invoice_company_email;
+    char *invoice_company_gstin;
     char *media_dir;
     char *cors_origins;  /* comma-separated; empty: CORS off */
     char *stripe_webhook_secret;

@@ -192,3 +192,31 @@ void buf_free(struct buf *b)
         free(b->p);
     buf_init(b);
 }
+
+char *str_html_escape(struct arena *a, const char *s)
+{
+    struct buf b;
+    buf_init_arena(&b, a);
+    for (s = s != NULL ? s : ""; *s != '\0'; s++) {
+        switch (*s) {
+        case '<':
+            buf_append_str(&b, "&lt;");
+            break;
+        case '>':
+            buf_append_str(&b, "&gt;");
+            break;
+        case '&':
+            buf_append_str(&b, "&amp;");
+            break;
+        case '"':
+            buf_append_str(&b, "&quot;");
+            break;
+        case '\'':
+            buf_append_str(&b, "&#39;");
+            break;
+        default:
+            buf_append_char(&b, *s);
+        }
+    }
+    return (char *)buf_cstr(&b);
+}

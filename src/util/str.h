@@ -37,6 +37,8 @@ bool str_to_int64(struct str s, int64_t *out);
 struct str str_trim(struct str s);
 /* ASCII lower-case copy, in the arena. */
 char *str_lower(struct arena *a, const char *s);
+/* s with < > & " ' escaped for HTML text and attribute values (NULL: ""). */
+char *str_html_escape(struct arena *a, const char *s);
 
 struct buf {
     char *p;
