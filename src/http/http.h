@@ -178,6 +178,14 @@ struct json_object *http_page_envelope(struct http_request *req, const struct ht
 /* {"field": ["message", ...], ...} in the order the fields first appear. */
 struct json_object *http_errors_object(const struct errors *err);
 
+/* JSON values every surface prints the same way: a price as the string
+ * "999.99" (from minor units); a time as "2024-01-01T00:00:00Z"; and text
+ * printed verbatim as a JSON number ("125000.50": a report's revenue, which a
+ * double would round), the text copied into arena a. */
+struct json_object *http_json_money(int64_t minor);
+struct json_object *http_json_time(int64_t epoch_seconds);
+struct json_object *http_json_number_text(struct arena *a, const char *text);
+
 /* ---- input fields with DRF's messages ---- */
 
 enum input_flags {

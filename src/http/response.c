@@ -9,8 +9,11 @@
 
 #include "core/token.h"
 #include "http/internal.h"
+#include "http/jsonw.h"
 #include "util/arena.h"
 #include "util/log.h"
+#include "util/money.h"
+#include "util/time.h"
 
 static void set_reply(struct http_exchange *ex, int status)
 {
@@ -146,5 +149,35 @@ struct json_object *http_errors_object(const struct errors *err)
         }
         json_object_array_add(list, json_object_new_string(fe->message));
     }
+    return obj;
+}
+
+struct json_object *http_json_money(int64_t minor)
+{
+    char s[MONEY_STR_MAX];
+    money_format(minor, s);
+    return json_object_new_string(s);
+}
+
+struct json_object *http_json_time(int64_t epoch_seconds)
+{
+    char iso[TIME_ISO_LEN];
+    time_iso8601(epoch_seconds, iso);
+    return json_object_new_string(iso);
+}
+
+static int number_text_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
+{
+    (void)level;
+    (void)flags;
+    const char *text = json_object_get_userdata(obj);
+    jsonw_raw(pb, text, strlen(text));
+    return 0;
+}
+
+struct json_object *http_json_number_text(struct arena *a, const char *text)
+{
+    struct json_object *obj = json_object_new_object();
+    json_object_set_serializer(obj, number_text_to_json, arena_strdup(a, text), NULL);
     return obj;
 }

@@ -218,8 +218,9 @@ static int product_to_json(struct json_object *obj, struct printbuf *pb, int lev
 }
 
 /* {"id", "name", "slug", "description", "category": {...}, "category_id",
- * "price", "stock_quantity", "image", "created_at", "updated_at"} */
-static struct json_object *product_object(struct http_request *req, const struct product *p)
+ * "price", "stock_quantity", "image", "created_at", "updated_at"}; also
+ * nested in cart and order items (orders.c). */
+struct json_object *v1_product_object(struct http_request *req, const struct product *p)
 {
     /* p may be the caller's local (see category_object) */
     struct product *copy = arena_alloc(req->arena, sizeof(*copy));
@@ -320,9 +321,11 @@ static bool reply_core_failure(struct http_request *req, int rc, const struct er
 
 /* ---- DRF field readers for the fields input_string does not cover ---- */
 
-static const char *json_type_word(struct json_object *v)
+const char *v1_json_type_word(struct json_object *v)
 {
     switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "NoneType";
     case json_type_boolean:
         return "bool";
     case json_type_double:
@@ -389,7 +392,7 @@ static bool input_pk(struct json_object *body, const char *name, bool required, 
     if (!ok) {
         errors_add(err, name,
                    arena_sprintf(a, "Incorrect type. Expected pk value, received %s.",
-                                 json_type_word(v)));
+                                 v1_json_type_word(v)));
         return false;
     }
     if (id <= 0) {
@@ -701,7 +704,7 @@ void v1_products_list(struct http_request *req)
     }
     struct json_object *results = json_object_new_array_ext((int)list.n);
     for (size_t i = 0; i < list.n; i++)
-        json_object_array_add(results, product_object(req, &list.items[i]));
+        json_object_array_add(results, v1_product_object(req, &list.items[i]));
     if (pc.usable) {
         /* printed once, with the flags the reply is printed with, then
          * kept and sent as that text */
@@ -789,7 +792,7 @@ void v1_products_create(struct http_request *req)
         media_remove(&req->ctx, f.stored); /* nobody refers to it */
     if (reply_core_failure(req, rc, &err))
         return;
-    http_reply_json(req, 201, product_object(req, &p));
+    http_reply_json(req, 201, v1_product_object(req, &p));
 }
 
 static void update_product(struct http_request *req, bool partial)
@@ -850,7 +853,7 @@ static void update_product(struct http_request *req, bool partial)
     if (reply_core_failure(req, rc, &err))
         return;
     /* The core removed a replaced upload once the change committed. */
-    http_reply_json(req, 200, product_object(req, &p));
+    http_reply_json(req, 200, v1_product_object(req, &p));
 }
 
 /* ---- 9. product detail ---- */
@@ -862,7 +865,7 @@ void v1_product_get(struct http_request *req)
                                  user_is_admin(req->ctx.user), &p);
     if (reply_core_failure(req, rc, NULL))
         return;
-    http_reply_json(req, 200, product_object(req, &p));
+    http_reply_json(req, 200, v1_product_object(req, &p));
 }
 
 void v1_product_put(struct http_request *req)

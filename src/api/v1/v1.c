@@ -28,6 +28,24 @@ static const struct route v1_routes[] = {
     {"PUT", "categories/<int:id>/", v1_category_put, ROUTE_AUTH},
     {"PATCH", "categories/<int:id>/", v1_category_patch, ROUTE_AUTH},
     {"DELETE", "categories/<int:id>/", v1_category_delete, ROUTE_AUTH},
+    /* 17-21: orders; POST takes an Idempotency-Key; PUT is a partial update
+     * like PATCH (docs/surfaces/v1.md) */
+    {"GET", "orders/", v1_orders_list, ROUTE_AUTH},
+    {"POST", "orders/", v1_orders_create, ROUTE_AUTH},
+    {"GET", "orders/<int:id>/", v1_order_get, ROUTE_AUTH},
+    {"PUT", "orders/<int:id>/", v1_order_update, ROUTE_AUTH},
+    {"PATCH", "orders/<int:id>/", v1_order_update, ROUTE_AUTH},
+    {"DELETE", "orders/<int:id>/", v1_order_delete, ROUTE_AUTH},
+    /* 26-31: the cart; checkout takes an Idempotency-Key */
+    {"GET", "cart/", v1_cart_get, ROUTE_AUTH},
+    {"POST", "cart/", v1_cart_add, ROUTE_AUTH},
+    {"DELETE", "cart/", v1_cart_clear, ROUTE_AUTH},
+    {"PUT", "cart/items/<int:id>/", v1_cart_item_update, ROUTE_AUTH},
+    {"PATCH", "cart/items/<int:id>/", v1_cart_item_update, ROUTE_AUTH},
+    {"DELETE", "cart/items/<int:id>/", v1_cart_item_delete, ROUTE_AUTH},
+    {"POST", "cart/checkout/", v1_cart_checkout, ROUTE_AUTH},
+    /* 32: reports (admins) */
+    {"GET", "reports/summary/", v1_reports_summary, ROUTE_AUTH},
 };
 
 const struct http_surface v1_surface = {

@@ -7,6 +7,8 @@
 
 #include "http/http.h"
 
+struct product;
+
 extern const struct http_surface v1_surface;
 
 /* auth.c: endpoints 1-6 */
@@ -31,5 +33,24 @@ void v1_category_get(struct http_request *req);
 void v1_category_put(struct http_request *req);
 void v1_category_patch(struct http_request *req);
 void v1_category_delete(struct http_request *req);
+/* The v1 product object; also nested in cart and order items. */
+struct json_object *v1_product_object(struct http_request *req, const struct product *p);
+
+/* orders.c: endpoints 17-21 (orders), 26-31 (cart), 32 (reports) */
+void v1_orders_list(struct http_request *req);
+void v1_orders_create(struct http_request *req);
+void v1_order_get(struct http_request *req);
+void v1_order_update(struct http_request *req);
+void v1_order_delete(struct http_request *req);
+void v1_cart_get(struct http_request *req);
+void v1_cart_add(struct http_request *req);
+void v1_cart_clear(struct http_request *req);
+void v1_cart_item_update(struct http_request *req);
+void v1_cart_item_delete(struct http_request *req);
+void v1_cart_checkout(struct http_request *req);
+void v1_reports_summary(struct http_request *req);
+
+/* type(value).__name__ as DRF's messages name it ("str", "int", "dict"). */
+const char *v1_json_type_word(struct json_object *v);
 
 #endif
