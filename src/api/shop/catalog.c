@@ -49,20 +49,6 @@ struct json_object *shop_string_array(const char *const *items, size_t n)
     return list;
 }
 
-static struct json_object *timestamp(int64_t epoch)
-{
-    char iso[TIME_ISO_LEN];
-    time_iso8601(epoch, iso);
-    return json_object_new_string(iso);
-}
-
-static struct json_object *money(int64_t minor)
-{
-    char s[MONEY_STR_MAX];
-    money_format(minor, s);
-    return json_object_new_string(s);
-}
-
 struct json_object *shop_media_json(struct ctx *ctx, const char *path)
 {
     if (path == NULL || *path == '\0')
@@ -118,7 +104,7 @@ struct json_object *shop_product_json(const struct product *p)
         const struct variant *v = &p->variants[i];
         struct json_object *pw = json_object_new_object();
         json_object_object_add(pw, "id", json_object_new_int64(v->id));
-        json_object_object_add(pw, "price", money(v->price_minor));
+        json_object_object_add(pw, "price", http_json_money(v->price_minor));
         json_object_object_add(pw, "weight", json_object_new_string(v->weight ? v->weight : ""));
         json_object_object_add(pw, "inventory", json_object_new_int64(v->inventory));
         json_object_object_add(pw, "status", json_object_new_string(stock_status(v->inventory)));
@@ -128,8 +114,8 @@ struct json_object *shop_product_json(const struct product *p)
     json_object_object_add(obj, "tags", shop_string_array(p->tags, p->n_tags));
     json_object_object_add(obj, "image_urls", shop_string_array(p->image_urls, p->n_image_urls));
     json_object_object_add(obj, "is_active", json_object_new_boolean(p->is_active));
-    json_object_object_add(obj, "created_at", timestamp(p->created_at));
-    json_object_object_add(obj, "updated_at", timestamp(p->updated_at));
+    json_object_object_add(obj, "created_at", http_json_time(p->created_at));
+    json_object_object_add(obj, "updated_at", http_json_time(p->updated_at));
     return obj;
 }
 

@@ -64,6 +64,22 @@ static const struct route shop_routes[] = {
     {"DELETE", "products/<int:id>/", shop_product_delete, ROUTE_AUTH, NULL},
     /* search */
     {"GET", "search/", shop_search, ROUTE_PUBLIC, NULL},
+    /* cart and orders: verified users, like addresses (checkout needs one) */
+    {"POST", "cart/add_to_cart/", shop_cart_add, USER_ONLY, NULL},
+    {"GET", "cart/retrieve_cart/", shop_cart_retrieve, USER_ONLY, NULL},
+    {"PUT", "cart/<int:cart_item_id>/update_cart_item/", shop_cart_update_item, USER_ONLY, NULL},
+    {"PATCH", "cart/<int:cart_item_id>/update_cart_item/", shop_cart_update_item, USER_ONLY,
+     NULL},
+    {"DELETE", "cart/<int:cart_item_id>/delete_cart_item/", shop_cart_delete_item, USER_ONLY,
+     NULL},
+    {"POST", "cart/clear_cart/", shop_cart_clear, USER_ONLY, NULL},
+    {"GET", "cart/cart_summary/", shop_cart_summary, USER_ONLY, NULL},
+    {"POST", "cart/validate_cart/", shop_cart_validate, USER_ONLY, NULL},
+    {"POST", "orders/checkout/", shop_checkout, USER_ONLY, NULL},
+    {"GET", "orders/history/", shop_orders_history, USER_ONLY, NULL},
+    {"GET", "orders/orders/<str:order_number>/", shop_order_get, USER_ONLY, NULL},
+    {"POST", "orders/orders/<str:order_number>/cancel/", shop_order_cancel, USER_ONLY, NULL},
+    {"GET", "orders/orders/<str:order_number>/invoice/", shop_order_invoice, USER_ONLY, NULL},
 };
 
 static bool is_address_route(const struct route *r)

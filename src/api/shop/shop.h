@@ -1,7 +1,8 @@
 /*
  * shop.h - the shop surface: seed document 002_f3e69b745269c34f.txt, mounted
  * at /api/: its users part (/api/users/, /api/token/), its catalogue
- * (/api/categories/, /api/products/) and search (/api/search/).
+ * (/api/categories/, /api/products/), search (/api/search/), cart
+ * (/api/cart/) and orders (/api/orders/).
  *
  * Errors are {"error": "..."}, with "details" (field -> messages) where the
  * client needs to know which field is wrong; docs/surfaces/shop.md lists the
@@ -106,6 +107,32 @@ struct json_object *shop_product_json(const struct product *p);
 struct json_object *shop_media_json(struct ctx *ctx, const char *path);
 /* ["a", "b"] */
 struct json_object *shop_string_array(const char *const *items, size_t n);
+
+/* ---- cart.c: /api/cart/ (the user's one cart, core cart.h) ---- */
+void shop_cart_add(struct http_request *req);
+void shop_cart_retrieve(struct http_request *req);
+void shop_cart_update_item(struct http_request *req);
+void shop_cart_delete_item(struct http_request *req);
+void shop_cart_clear(struct http_request *req);
+void shop_cart_summary(struct http_request *req);
+void shop_cart_validate(struct http_request *req);
+
+struct arena;
+struct cart_problem;
+/* A positive integer given as a JSON integer or as decimal text (ids,
+ * quantities); false for anything else. */
+bool shop_input_id(struct json_object *v, int64_t *out);
+/* ["Name (200g) (Requested: 3, Available: 1)", "Name (1kg) (No longer
+ * available)"]: the "details" of validate_cart and checkout. */
+struct json_object *shop_cart_problems_json(struct arena *a, const struct cart_problem *problems,
+                                            size_t n);
+
+/* ---- orders.c: /api/orders/ (checkout, history, detail, cancel, invoice) ---- */
+void shop_checkout(struct http_request *req);
+void shop_orders_history(struct http_request *req);
+void shop_order_get(struct http_request *req);
+void shop_order_cancel(struct http_request *req);
+void shop_order_invoice(struct http_request *req);
 
 /* ---- search.c ---- */
 void shop_search(struct http_request *req);
