@@ -1184,8 +1184,9 @@ static int checkout_attempt(struct ctx *ctx, void *arg)
                                  .weight = cl->variant->weight,
                                  .unit_price_minor = cl->variant->price_minor};
     }
-    int64_t subtotal;
-    if (!price_lines(lines, n, &subtotal)) {
+    int64_t subtotal, total;
+    if (!price_lines(lines, n, &subtotal) ||
+        __builtin_add_overflow(subtotal, order_tax(subtotal, plan.tax_rate_bp), &total)) {
         errors_add(a->err, ERRORS_NON_FIELD, msg_too_large);
         return SHOP_EINVAL;
     }
@@ -1202,7 +1203,6 @@ static int checkout_attempt(struct ctx *ctx, void *arg)
     bool paid = true;
     if (in->kind == CHECKOUT_SHOP) {
         const char *reference = NULL;
-        int64_t total = subtotal + order_tax(subtotal, plan.tax_rate_bp);
         paid = payment_simulate(ctx, total, in->simulate_failure, &reference);
         plan.status = paid ? ORDER_PROCESSING : ORDER_CANCELLED;
         plan.payment = paid ? PAYMENT_COMPLETED : PAYMENT_FAILED;

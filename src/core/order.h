@@ -125,7 +125,7 @@ int64_t order_tax(int64_t subtotal_minor, int rate_bp);
  *    render again (201).
  * Two identical requests at once: one creates, the other waits for its
  * commit and replays (SQLite's write lock; on PostgreSQL the unique index
- * makes the second roll back and look again). Keys are 1-255 printable
+ * makes the second roll back and look again). Keys are 1-255 visible
  * ASCII characters; a row is forgotten after ORDER_IDEM_TTL seconds. */
 #define ORDER_IDEM_TTL (24 * 3600)
 
@@ -148,7 +148,7 @@ struct order_idem {
     const char *response; /* on replay: the stored body */
 };
 
-/* false (with nothing written) when key is not 1-255 printable ASCII. */
+/* false (with nothing written) when key is not 1-255 visible ASCII characters (0x21-0x7e). */
 bool order_idem_key_valid(const char *key);
 /* Hex SHA-256 of method, path and body, in ctx->arena. */
 const char *order_idem_fingerprint(struct ctx *ctx, const char *method, const char *path,

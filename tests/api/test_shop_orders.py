@@ -786,3 +786,15 @@ def test_checkout_total_too_large_is_a_400(shop, alice):
     assert expect(alice.checkout(), 400) == {"error": "The order total is too large."}
     assert shop.stock(p) == [1000000]
     assert len(alice.cart()["items"]) == 1
+
+
+def test_checkout_total_too_large_with_gst_is_a_400(shop, alice):
+    # The subtotal fits an amount (9 * 10^18 paise) but subtotal + 18 % GST does not: the
+    # checkout must refuse it, as the summary does, not charge a wrapped-around total.
+    p = shop.product(variants=(("9999999999999.99", "1kg", 9000),))
+    alice.added(p, 0, 9000)
+    assert expect(alice.get(SUMMARY), 400) == {"error": "The order total is too large."}
+    assert expect(alice.checkout(), 400) == {"error": "The order total is too large."}
+    assert shop.stock(p) == [9000]
+    assert len(alice.cart()["items"]) == 1
+    assert expect(alice.get(HISTORY), 200) == []

@@ -172,23 +172,24 @@ static struct json_object *checkout_answer(struct http_request *req,
     return obj;
 }
 
-/* A replayed request: the stored answer byte for byte, else the order the
- * first request made, rendered again. */
-static void reply_replay(struct http_request *req, const struct order_idem *idem)
+/* A replayed request: the stored answer byte for byte, else the answer the
+ * first request got, built again from its order (order_checkout loaded it,
+ * and a declined payment answers as declined). */
+static void reply_replay(struct http_request *req, const struct order_idem *idem,
+                         const struct checkout_out *out)
 {
     if (idem->status_code != 0 && idem->response != NULL) {
         http_reply_bytes(req, idem->status_code, "application/json", idem->response,
                          strlen(idem->response));
         return;
     }
-    struct order o;
-    int rc = idem->order_id ? order_get(&req->ctx, idem->order_id, &o) : SHOP_ENOTFOUND;
-    if (rc == SHOP_OK)
-        http_reply_json(req, 201, order_json(&o, false));
-    else if (rc == SHOP_ENOTFOUND) /* the order was deleted since */
+    if (out->order.id == 0) { /* the order was deleted since */
         shop_reply_error(req, 404, ORDER_NOT_FOUND);
-    else
-        shop_reply_internal(req);
+        return;
+    }
+    int status = 500;
+    struct json_object *answer = checkout_answer(req, out, &status);
+    http_reply_json(req, status, answer);
 }
 
 void shop_checkout(struct http_request *req)
@@ -234,7 +235,7 @@ void shop_checkout(struct http_request *req)
         return;
     }
     if (key != NULL && idem.state == ORDER_IDEM_REPLAY) {
-        reply_replay(req, &idem);
+        reply_replay(req, &idem, &out);
         return;
     }
     int status = 500;

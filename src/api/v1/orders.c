@@ -387,7 +387,7 @@ static bool input_bool(struct json_object *body, const char *name, bool dflt, bo
 /* ---- Idempotency-Key ---- */
 
 /* Reads the header into idem (no header: idem->key NULL). false when it
- * answered 400 for a key that is not 1-255 printable characters. */
+ * answered 400 for a key that is not 1-255 visible ASCII characters. */
 static bool idem_begin(struct http_request *req, const char *scope, struct order_idem *idem)
 {
     memset(idem, 0, sizeof(*idem));
