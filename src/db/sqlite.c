@@ -11,12 +11,22 @@
  * A cached statement is marked busy while a result steps it, so a nested
  * query with the same SQL (walking a tree) gets a one-use statement instead
  * of resetting the outer one under its feet.
+ *
+ * Writers of one process queue on a mutex per database file before BEGIN
+ * IMMEDIATE (see "writer queue"): SQLite's busy handler makes a waiting
+ * connection sleep 1, 2, 5, 10 ... 100 ms between tries, so under many
+ * concurrent checkouts a thread could sleep long after the lock was free
+ * (p99 in the hundreds of ms while the CPU idled). The mutex hands the
+ * lock over at once; other processes still meet the busy timeout.
  */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -26,10 +36,80 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+struct writer_queue;
+
 struct lite {
     struct db base;
     sqlite3 *h;
+    struct writer_queue *wq; /* this file's writer queue, or NULL */
+    bool holds_wq;           /* a write transaction of ours holds wq->lock */
 };
+
+/* ---- writer queue ----
+ *
+ * One mutex per database file (by its full path), shared by every
+ * connection of the process to that file. A write transaction takes it
+ * before BEGIN IMMEDIATE and gives it back when the transaction ends. It is
+ * waited for at most the busy timeout; after that the transaction goes on to
+ * BEGIN IMMEDIATE anyway, which then waits or fails as it would without the
+ * queue, so a connection that never ends its transaction cannot stall the
+ * others for longer than SQLite itself would. Entries are never freed (a
+ * process opens a handful of files); when the table is full a file simply
+ * has no queue. */
+#define WRITER_QUEUES 64
+
+struct writer_queue {
+    char path[PATH_MAX];
+    pthread_mutex_t lock;
+};
+
+static struct writer_queue writer_queues[WRITER_QUEUES];
+static size_t n_writer_queues;
+static pthread_mutex_t writer_queues_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct writer_queue *writer_queue_of(sqlite3 *h)
+{
+    const char *path = sqlite3_db_filename(h, "main");
+    struct writer_queue *q = NULL;
+
+    if (path == NULL || path[0] == '\0' || strlen(path) >= PATH_MAX)
+        return NULL; /* :memory: or a temporary database: private anyway */
+    pthread_mutex_lock(&writer_queues_lock);
+    for (size_t i = 0; i < n_writer_queues && q == NULL; i++)
+        if (strcmp(writer_queues[i].path, path) == 0)
+            q = &writer_queues[i];
+    if (q == NULL && n_writer_queues < WRITER_QUEUES) {
+        q = &writer_queues[n_writer_queues++];
+        snprintf(q->path, sizeof(q->path), "%s", path);
+        pthread_mutex_init(&q->lock, NULL);
+    }
+    pthread_mutex_unlock(&writer_queues_lock);
+    return q;
+}
+
+static void writer_queue_enter(struct lite *l)
+{
+    struct timespec until;
+
+    if (l->wq == NULL)
+        return;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    until.tv_nsec += (long)(BUSY_TIMEOUT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    l->holds_wq = pthread_mutex_timedlock(&l->wq->lock, &until) == 0;
+}
+
+static void writer_queue_leave(struct lite *l)
+{
+    if (l->holds_wq) {
+        l->holds_wq = false;
+        pthread_mutex_unlock(&l->wq->lock);
+    }
+}
 
 struct lite_res {
     struct db_res base;
@@ -296,7 +376,15 @@ static int lite_begin(struct db *db, bool is_write)
     /* IMMEDIATE takes the write lock now (waiting up to busy_timeout)
      * instead of at the first write, where SQLite fails at once with
      * SQLITE_BUSY when another connection wrote since our snapshot. */
-    return lite_exec(db, is_write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0, NULL);
+    struct lite *l = lite_of(db);
+
+    if (!is_write)
+        return lite_exec(db, "BEGIN", NULL, 0, NULL);
+    writer_queue_enter(l);
+    int rc = lite_exec(db, "BEGIN IMMEDIATE", NULL, 0, NULL);
+    if (rc != DB_OK)
+        writer_queue_leave(l);
+    return rc;
 }
 
 static bool lite_in_transaction(const struct db *db)
@@ -304,11 +392,16 @@ static bool lite_in_transaction(const struct db *db)
     return sqlite3_get_autocommit(((const struct lite *)db)->h) == 0;
 }
 
+/* Some errors end a transaction by themselves; the queue is left when the
+ * caller ends it (commit or rollback, which every path calls). */
 static int lite_rollback(struct db *db)
 {
-    if (!lite_in_transaction(db))
-        return DB_OK;
-    return lite_exec(db, "ROLLBACK", NULL, 0, NULL);
+    int rc = DB_OK;
+
+    if (lite_in_transaction(db))
+        rc = lite_exec(db, "ROLLBACK", NULL, 0, NULL);
+    writer_queue_leave(lite_of(db));
+    return rc;
 }
 
 static int lite_commit(struct db *db)
@@ -317,6 +410,7 @@ static int lite_commit(struct db *db)
 
     if (rc != DB_OK && lite_in_transaction(db))
         lite_rollback(db);
+    writer_queue_leave(lite_of(db));
     return rc;
 }
 
@@ -330,6 +424,7 @@ static void lite_close(struct db *db)
     struct lite *l = lite_of(db);
 
     db_cache_clear(db);
+    writer_queue_leave(l);
     /* _v2: a leaked result's statement is finalized by SQLite later instead
      * of the close failing and leaking the connection. */
     sqlite3_close_v2(l->h);
@@ -410,6 +505,7 @@ struct db *db_sqlite_open(const char *path)
         fail(l, rc, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
         goto fail;
     }
+    l->wq = writer_queue_of(l->h);
     return &l->base;
 
 fail:
