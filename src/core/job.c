@@ -190,18 +190,36 @@ static void wipe_text(void *data)
     secure_wipe(s, strlen(s));
 }
 
-/* The time from which the next job can be claimed: the least run_at of the
- * pending rows, or the end of the lease of a locked one. false when there is
- * none (or the query failed). */
+/* The time from which the next job can be claimed: the earliest run_at of
+ * the pending rows not under a lease, or the end of a lease still running.
+ * false when there is none (or a query failed). Two index reads (jobs_due in
+ * order, stopping at the first row not leased; jobs_leases, which holds only
+ * the rows being run), so the cost does not grow with the backlog. */
 static bool next_due(struct db *db, int64_t now, int64_t *due)
 {
-    int rc = db_query_int(
-        db,
-        "SELECT MIN(CASE WHEN locked_until IS NOT NULL AND locked_until >= ? "
-        "AND locked_until >= run_at THEN locked_until + 1 ELSE run_at END) FROM jobs "
-        "WHERE done_at IS NULL AND failed_at IS NULL",
-        DB_PARAMS(DB_INT(now)), due);
-    return rc == DB_ROW && *due > 0;
+    int64_t free_at = 0, lease_end = 0;
+    int rc = db_query_int(db,
+                          "SELECT run_at FROM jobs WHERE done_at IS NULL AND failed_at IS NULL "
+                          "AND (locked_until IS NULL OR locked_until < ?) ORDER BY run_at LIMIT 1",
+                          DB_PARAMS(DB_INT(now)), &free_at);
+    if (rc != DB_ROW && rc != DB_DONE)
+        return false;
+    if (rc == DB_DONE)
+        free_at = 0;
+    rc = db_query_int(db,
+                      "SELECT MIN(CASE WHEN locked_until >= run_at THEN locked_until + 1 "
+                      "ELSE run_at END) FROM jobs WHERE locked_until IS NOT NULL "
+                      "AND locked_until >= ? AND done_at IS NULL AND failed_at IS NULL",
+                      DB_PARAMS(DB_INT(now)), &lease_end);
+    if (rc != DB_ROW && rc != DB_DONE)
+        return false;
+    if (rc == DB_DONE)
+        lease_end = 0;
+    if (free_at > 0 && (lease_end <= 0 || free_at < lease_end))
+        *due = free_at;
+    else
+        *due = lease_end;
+    return *due > 0;
 }
 
 /* Claims the oldest due job into *j (strings in a). 1: claimed, 0: none,
