@@ -6,7 +6,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?= -Dwerror=true
 
-.PHONY: all bootstrap build run test test-unit test-api test-pg test-asan bench fuzz clean
+.PHONY: all bootstrap build run test test-unit test-api test-pg test-asan bench bench-checkout fuzz clean
 
 all: build
 
@@ -42,6 +42,10 @@ test-asan: build
 
 bench: build
 	bench/run.sh
+
+# Issue 5's checkout throughput (docs/performance.md, "Checkout").
+bench-checkout: build
+	bench/checkout.sh
 
 # libFuzzer drivers (tests/fuzz/): FUZZ_SECONDS per driver, default 30.
 fuzz: bootstrap
