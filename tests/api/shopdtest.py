@@ -80,6 +80,11 @@ def unique_email(prefix="user"):
     return f"{prefix}-{unique_hex()}@example.com"
 
 
+def unique_letters(n=12):
+    """Random letters only (g-v): for names that must not resemble a numeric password."""
+    return "".join(chr(ord("g") + int(c, 16)) for c in unique_hex(n))
+
+
 # Letters that are neither hex digits nor in the test emails' fixed parts: a random
 # password drawn from them can never be "too similar" to a random hex username or email
 # (Django's similarity rule), which made registrations fail now and then.
