@@ -182,6 +182,9 @@ struct json_object *http_errors_object(const struct errors *err);
  * "999.99" (from minor units); a time as "2024-01-01T00:00:00Z"; and text
  * printed verbatim as a JSON number ("125000.50": a report's revenue, which a
  * double would round), the text copied into arena a. */
+/* type(value).__name__ as DRF's messages name a JSON value: "str", "int",
+ * "float", "bool", "NoneType", "list", "dict". */
+const char *http_json_type_name(struct json_object *v);
 struct json_object *http_json_money(int64_t minor);
 struct json_object *http_json_time(int64_t epoch_seconds);
 struct json_object *http_json_number_text(struct arena *a, const char *text);

@@ -72,7 +72,7 @@ struct str http_bearer_token(struct http_request *req)
 
 /* ---- body ---- */
 
-static const char *json_type_python_name(struct json_object *v)
+const char *http_json_type_name(struct json_object *v)
 {
     switch (json_object_get_type(v)) {
     case json_type_array:
@@ -153,7 +153,7 @@ static bool parse_json(struct http_exchange *ex)
         http_reply_error(req, 400, "PARSE_ERROR",
                          arena_sprintf(req->arena,
                                        "Invalid data. Expected a dictionary, but got %s.",
-                                       json_type_python_name(v)));
+                                       http_json_type_name(v)));
         return false;
     }
     if (!json_object_is_type(v, json_type_object)) {
@@ -161,7 +161,7 @@ static bool parse_json(struct http_exchange *ex)
         json_object_array_add(list,
                               json_object_new_string(arena_sprintf(
                                   req->arena, "Invalid data. Expected a dictionary, but got %s.",
-                                  json_type_python_name(v))));
+                                  http_json_type_name(v))));
         struct json_object *obj = json_object_new_object();
         json_object_object_add(obj, "non_field_errors", list);
         http_reply_json(req, 400, obj);

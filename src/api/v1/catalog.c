@@ -321,26 +321,6 @@ static bool reply_core_failure(struct http_request *req, int rc, const struct er
 
 /* ---- DRF field readers for the fields input_string does not cover ---- */
 
-const char *v1_json_type_word(struct json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_null:
-        return "NoneType";
-    case json_type_boolean:
-        return "bool";
-    case json_type_double:
-        return "float";
-    case json_type_int:
-        return "int";
-    case json_type_object:
-        return "dict";
-    case json_type_array:
-        return "list";
-    default:
-        return "str";
-    }
-}
-
 /* An optional sign then digits only: DRF's int() after trimming. */
 static bool parse_integer_text(const char *s, int64_t *out)
 {
@@ -392,7 +372,7 @@ static bool input_pk(struct json_object *body, const char *name, bool required, 
     if (!ok) {
         errors_add(err, name,
                    arena_sprintf(a, "Incorrect type. Expected pk value, received %s.",
-                                 v1_json_type_word(v)));
+                                 http_json_type_name(v)));
         return false;
     }
     if (id <= 0) {

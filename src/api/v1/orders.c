@@ -691,7 +691,7 @@ static bool read_items(struct json_object *body, struct arena *a, struct order_i
     if (json_object_get_type(v) != json_type_array) {
         errors_add(err, "items",
                    arena_sprintf(a, "Expected a list of items but got type \"%s\".",
-                                 v1_json_type_word(v)));
+                                 http_json_type_name(v)));
         return false;
     }
     size_t n = json_object_array_length(v);
@@ -712,7 +712,7 @@ static bool read_items(struct json_object *body, struct arena *a, struct order_i
         if (json_object_get_type(item) != json_type_object) {
             errors_add(err, arena_sprintf(a, "items.%zu.%s", i, ERRORS_NON_FIELD),
                        arena_sprintf(a, "Invalid data. Expected a dictionary, but got %s.",
-                                     v1_json_type_word(item)));
+                                     http_json_type_name(item)));
             ok = false;
             continue;
         }

@@ -50,7 +50,4 @@ void v1_cart_item_delete(struct http_request *req);
 void v1_cart_checkout(struct http_request *req);
 void v1_reports_summary(struct http_request *req);
 
-/* type(value).__name__ as DRF's messages name it ("str", "int", "dict"). */
-const char *v1_json_type_word(struct json_object *v);
-
 #endif
