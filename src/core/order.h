@@ -37,6 +37,11 @@ struct cart;
 #define ORDER_NUMBER_LEN 12 /* "ORD-" + 8 characters of [A-Z0-9] */
 #define ORDER_GST_BP 1800   /* 18 %, in basis points, on the subtotal */
 #define ORDER_ITEMS_MAX 100 /* lines in one order */
+/* The largest order total (tax included), in minor units: 10^15, the bound
+ * money_parse puts on any one price. A larger cart is refused ("The order
+ * total is too large."), which also keeps every sum over orders (reports)
+ * far from overflowing. */
+#define ORDER_TOTAL_MAX INT64_C(1000000000000000)
 
 enum order_status {
     ORDER_PENDING = 0, /* created, not paid */
@@ -274,7 +279,7 @@ int order_delete(struct ctx *ctx, int64_t id);
 
 struct order_report {
     int64_t total_orders;
-    int64_t revenue_minor; /* sum of total_minor over paid orders */
+    int64_t revenue_minor; /* sum of total_minor over paid orders; INT64_MAX past it */
     int64_t paid_orders;   /* payment COMPLETED, or status completed */
     int64_t pending_orders; /* status pending */
 };

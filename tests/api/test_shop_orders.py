@@ -798,3 +798,20 @@ def test_checkout_total_too_large_with_gst_is_a_400(shop, alice):
     assert shop.stock(p) == [9000]
     assert len(alice.cart()["items"]) == 1
     assert expect(alice.get(HISTORY), 200) == []
+
+
+def test_checkout_total_past_the_order_limit_is_a_400(shop, alice):
+    # One line: its subtotal is a valid price (10^15 paise), but with GST the total passes the
+    # largest order total (10^15 paise, the bound any one price has), so it is refused.
+    p = shop.product(variants=(("9999999999999.99", "1kg", 5),))
+    alice.added(p, 0, 1)
+    assert expect(alice.get(SUMMARY), 400) == {"error": "The order total is too large."}
+    assert expect(alice.checkout(), 400) == {"error": "The order total is too large."}
+    assert shop.stock(p) == [5]
+    # Just within the limit it goes through.
+    q = shop.product(variants=(("8474576271186.44", "1kg", 5),))
+    expect(alice.post(CLEAR), 200)
+    alice.added(q, 0, 1)
+    order = alice.order()
+    assert (order["subtotal"], order["gst"], order["grand_total"]) == (
+        "8474576271186.44", "1525423728813.56", "10000000000000.00"), order

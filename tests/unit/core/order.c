@@ -1073,6 +1073,28 @@ static void test_report(void **state)
     as(e, NULL);
     assert_int_equal(order_report(&e->ctx, &r), SHOP_OK);
     assert_int_equal(r.total_orders, 6);
+
+    /* 10,000 paid orders of the largest total: 10^19 minor units, past what
+     * one int64 sum holds; the report saturates instead of failing. */
+    assert_int_equal(db_exec(e->t.db,
+                             "UPDATE orders SET total_minor = ?, payment_status = 'COMPLETED'",
+                             DB_PARAMS(DB_INT(ORDER_TOTAL_MAX - 1)), NULL),
+                     DB_OK);
+    assert_int_equal(order_report(&e->ctx, &r), SHOP_OK);
+    assert_int_equal(r.revenue_minor, 6 * (ORDER_TOTAL_MAX - 1));
+    assert_int_equal(db_exec(e->t.db,
+                             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                             "WHERE i < 9994) INSERT INTO orders (order_number, user_id, status, "
+                             "payment_status, subtotal_minor, total_minor, created_at, "
+                             "updated_at) SELECT 'BIG-' || n.i, o.user_id, 'completed', "
+                             "'COMPLETED', ?, ?, 0, 0 FROM n, orders o WHERE o.id = ?",
+                             DB_PARAMS(DB_INT(ORDER_TOTAL_MAX), DB_INT(ORDER_TOTAL_MAX),
+                                       DB_INT(done.id)),
+                             NULL),
+                     DB_OK);
+    assert_int_equal(order_report(&e->ctx, &r), SHOP_OK);
+    assert_int_equal(r.total_orders, 10000);
+    assert_int_equal(r.revenue_minor, INT64_MAX);
 }
 
 /* ---- Idempotency-Key ---- */
