@@ -43,6 +43,7 @@ static const char *const col_names[NCOLS] = {"name", "description", "category_id
 
 #define XLSX_MAX_UNCOMPRESSED (50u * 1024 * 1024) /* all parts together: zip bombs stop here */
 #define XLSX_MAX_COLUMNS 16384                    /* XFD, Excel's last column */
+#define XLSX_MAX_ROWS 1048576                     /* Excel's last row */
 /* catalog.c's limits (private there): checked here first, so that a row
  * catalog would refuse is reported as such, not found out by a rollback. */
 #define PRODUCT_NAME_MAX 200
@@ -134,6 +135,8 @@ static void smap_put(struct smap *m, const char *key, int64_t value)
  * no NUL byte. */
 static bool utf8_valid(const char *p, size_t n)
 {
+    if (n == 0)
+        return true; /* p may be NULL (STR_NULL): no arithmetic on it */
     const unsigned char *s = (const unsigned char *)p, *end = s + n;
     while (s < end) {
         unsigned c = *s;
@@ -354,7 +357,7 @@ static void record_add(struct record *rec, size_t col, const char *p, size_t n)
 static void record_emit(struct record *rec, struct reader *r, int64_t pos)
 {
     for (size_t i = 0; i < rec->n; i++)
-        rec->cells[i] = (struct cell){rec->text.p + rec->off[i], rec->len[i]};
+        rec->cells[i] = (struct cell){rec->text.p ? rec->text.p + rec->off[i] : "", rec->len[i]};
     reader_record(r, pos, rec->cells, rec->n);
     rec->n = 0;
     rec->text.n = 0;
@@ -581,7 +584,10 @@ static void XMLCALL sheet_start(void *data, const XML_Char *name, const XML_Char
         const char *r = xml_attr(attrs, "r", false);
         char *end;
         long long no = r ? strtoll(r, &end, 10) : 0;
-        x->row_no = (r && *end == '\0' && no > x->row_no) ? no : x->row_no + 1;
+        /* a number past Excel's last row is not one: the row counts on, so
+         * row numbers (and differences of them) stay far from overflow */
+        x->row_no = (r && *end == '\0' && no > x->row_no && no <= XLSX_MAX_ROWS) ? no
+                                                                                : x->row_no + 1;
         x->in_row = true;
         x->col = 0;
         x->rec.n = 0;
@@ -665,8 +671,8 @@ static void XMLCALL sheet_end(void *data, const XML_Char *name)
         x->collecting = false;
     } else if (strcmp(l, "is") == 0) {
         x->in_is = false;
-    } else if (strcmp(l, "rPh") == 0) {
-        x->rph_depth--;
+    } else if (strcmp(l, "rPh") == 0 && x->in_cell) {
+        x->rph_depth--; /* counted only inside a cell, as sheet_start does */
     }
 }
 

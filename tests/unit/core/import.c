@@ -769,6 +769,42 @@ static void test_xlsx_fallback(void **state)
     assert_true(product_exists(e, "Fallback"));
 }
 
+/* Found by the importer's fuzz driver (tests/fuzz/import.c): a stray <rPh>
+ * outside any cell, and a row number at the end of int64 followed by a row
+ * without one (the next number overflowed). Both files import normally. */
+static void test_xlsx_hostile_rows(void **state)
+{
+    ENV();
+    const char header[] =
+        "<c t=\"inlineStr\"><is><t>name</t></is></c>"
+        "<c t=\"inlineStr\"><is><t>description</t></is></c>"
+        "<c t=\"inlineStr\"><is><t>category_id</t></is></c>"
+        "<c t=\"inlineStr\"><is><t>inventory</t></is></c>"
+        "<c t=\"inlineStr\"><is><t>price_weights</t></is></c>";
+    const char *names[] = {"Stray Reading", "Last Row"};
+    for (int i = 0; i < 2; i++) {
+        char sheet[2048];
+        snprintf(sheet, sizeof(sheet),
+                 "<?xml version=\"1.0\"?><worksheet xmlns=\"" NS_MAIN "\"><sheetData>%s"
+                 "<row%s>%s</row><row><c t=\"inlineStr\"><is><t>%s</t></is></c><c/>"
+                 "<c t=\"inlineStr\"><is><t>001</t></is></c><c><v>3</v></c>"
+                 "<c t=\"inlineStr\"><is><t>1-1kg</t></is></c></row></sheetData></worksheet>",
+                 i == 0 ? "<rPh><t>x</t></rPh>" : "", i == 1 ? " r=\"9223372036854775807\"" : "",
+                 header, names[i]);
+        const struct part parts[] = {
+            {"[Content_Types].xml", content_types, 0},
+            {"xl/worksheets/sheet1.xml", sheet, 0},
+        };
+        size_t len;
+        void *xlsx = make_zip(e, parts, 2, &len);
+        struct import_report rep;
+        assert_int_equal(import_products(&e->ctx, xlsx, len, false, NULL, NULL, &rep), SHOP_OK);
+        assert_int_equal(rep.n_errors, 0);
+        assert_int_equal(rep.created, 1);
+        assert_true(product_exists(e, names[i]));
+    }
+}
+
 static void test_xlsx_file_errors(void **state)
 {
     ENV();
@@ -860,6 +896,7 @@ static const struct {
     {"refused_row_rolls_back", test_refused_row_rolls_back},
     {"xlsx", test_xlsx},
     {"xlsx_fallback", test_xlsx_fallback},
+    {"xlsx_hostile_rows", test_xlsx_hostile_rows},
     {"xlsx_file_errors", test_xlsx_file_errors},
     {"xlsx_bomb", test_xlsx_bomb},
 };
