@@ -9,10 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json_tokener.h>
+
 #include "http/http.h"
 #include "http/router.h"
 #include "util/str.h"
 
+struct arena;
 struct json_object;
 
 enum exchange_state {
@@ -70,6 +73,20 @@ bool request_authenticate(struct http_exchange *ex);
 /* request.c: for ROUTE_VERIFIED routes, answers 403 and returns false
  * when the user's email is not verified. */
 bool request_require_verified(struct http_exchange *ex);
+
+/* body.c: parses text[0..n) (NUL-terminated at n) as one strict JSON value
+ * followed only by white space. True: *out is the value, which the caller
+ * releases with json_object_put (NULL for a JSON null), and *err is
+ * json_tokener_success. False: *out is NULL and *err says why. Any JSON type
+ * is accepted; requiring an object is the caller's business. */
+bool request_json_parse(const char *text, size_t n, struct json_object **out,
+                        enum json_tokener_error *err);
+/* body.c: adds the fields of an x-www-form-urlencoded body p[0..n) to obj as
+ * strings (a repeated field keeps its last value; empty names are skipped).
+ * False, with *error a static message, when the body holds a NUL byte or
+ * a field name decodes to one (%00). */
+bool request_form_parse(struct arena *a, const char *p, size_t n, struct json_object *obj,
+                        const char **error);
 
 /* ratelimit.c: applies SHOPD_RATE_LIMITS once at start; then checks the
  * route's rules, answering 429 with Retry-After and returning false when a

@@ -93,56 +93,15 @@ const char *http_json_type_name(struct json_object *v)
     return "unknown";
 }
 
-/* json-c accepts single-quoted strings even in strict mode; JSON does not.
- * Finds a quote character outside a double-quoted string. */
-static bool has_single_quote(const char *p, size_t n)
-{
-    bool in_string = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '\'') {
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool parse_json(struct http_exchange *ex)
 {
     struct http_request *req = &ex->req;
-    struct json_tokener *tok = json_tokener_new_ex(64);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    /* The terminating NUL is passed too: a bare number ("42") is complete
-     * only once the tokener sees the end of the input. */
-    const char *text = buf_cstr(&ex->body);
-    struct json_object *v = json_tokener_parse_ex(tok, text, (int)ex->body.n + 1);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t consumed = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
+    struct json_object *v = NULL;
+    enum json_tokener_error jerr;
+    bool ok = request_json_parse(buf_cstr(&ex->body), ex->body.n, &v, &jerr);
     if (v != NULL)
         arena_cleanup_add(req->arena, put_json, v);
-    if (jerr == json_tokener_continue)
-        jerr = json_tokener_error_parse_eof;
-    if (jerr == json_tokener_success && has_single_quote(text, ex->body.n))
-        jerr = json_tokener_error_parse_string;
-    if (jerr == json_tokener_success) {
-        /* Only white space may follow the value. */
-        for (size_t i = consumed; i < ex->body.n; i++) {
-            char c = ex->body.p[i];
-            if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-                jerr = json_tokener_error_parse_unexpected;
-                break;
-            }
-        }
-    }
-    if (jerr != json_tokener_success) {
+    if (!ok) {
         http_reply_error(req, 400, "PARSE_ERROR",
                          arena_sprintf(req->arena, "JSON parse error - %s",
                                        json_tokener_error_desc(jerr)));
@@ -177,31 +136,10 @@ static bool parse_form(struct http_exchange *ex)
 {
     struct http_request *req = &ex->req;
     struct json_object *obj = http_body(req);
-    char *copy = arena_strndup(req->arena, ex->body.p, ex->body.n);
-    if (strlen(copy) != ex->body.n) {
-        http_reply_error(req, 400, "PARSE_ERROR", "Form data must not contain NUL bytes.");
+    const char *error = NULL;
+    if (!request_form_parse(req->arena, ex->body.p, ex->body.n, obj, &error)) {
+        http_reply_error(req, 400, "PARSE_ERROR", error);
         return false;
-    }
-    char *save = NULL;
-    for (char *pair = strtok_r(copy, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
-        char *eq = strchr(pair, '=');
-        char empty[1] = ""; /* MHD_http_unescape writes: never a literal */
-        char *value = empty;
-        if (eq) {
-            *eq = '\0';
-            value = eq + 1;
-        }
-        for (char *p = pair; *p; p++)
-            if (*p == '+')
-                *p = ' ';
-        for (char *p = value; *p; p++)
-            if (*p == '+')
-                *p = ' ';
-        MHD_http_unescape(pair);
-        size_t vlen = MHD_http_unescape(value);
-        if (*pair == '\0')
-            continue;
-        json_object_object_add(obj, pair, json_object_new_string_len(value, (int)vlen));
     }
     return true;
 }
