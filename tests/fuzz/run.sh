@@ -3,6 +3,7 @@
 # FUZZ_SECONDS (default 30) over its checked-in corpus: `make fuzz`.
 # New interesting inputs stay in a scratch copy; copy real finds into the corpus by hand.
 # FUZZ_ONLY="import" (names, space-separated) runs only those drivers.
+# The body driver links libmicrohttpd (MHD_http_unescape).
 # The import driver needs util, db (with the generated migrations.c) and core:
 # those are compiled once per run into $out/lib/libshopd-fuzz.a, only the
 # objects a driver uses are linked.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
 out=build-fuzz
 mkdir -p "$out"
-pkgs="json-c sqlite3 libpq openssl libsodium libcurl libzip expat"
+pkgs="json-c sqlite3 libpq openssl libsodium libcurl libzip expat libmicrohttpd"
 cflags="-std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs json-c openssl)"
 util="src/util/arena.c src/util/str.c src/util/log.c src/util/b64.c"
@@ -21,10 +22,11 @@ declare -A sources=(
   [b64]="tests/fuzz/b64.c $util"
   [money]="tests/fuzz/money.c src/util/money.c"
   [import]="tests/fuzz/import.c $lib"
+  [body]="tests/fuzz/body.c src/http/body.c $util"
 )
 declare -A maxlen=([import]=16384)
 all_libs="$(pkg-config --libs $pkgs) -lcsv -lhpdf -lm -lpthread"
-declare -A link=([import]="$all_libs")
+declare -A link=([import]="$all_libs" [body]="$(pkg-config --libs libmicrohttpd)")
 
 # util + db + core as a static archive (the sources meson.build lists; the
 # migrations embedded by the same script meson runs).
@@ -45,7 +47,7 @@ build_lib() {
 # UBSan reports do not stop the fuzzer (it would lose the run to the first
 # one): they are collected from the log below and fail the driver instead.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-names=${FUZZ_ONLY:-jwt b64 money import}
+names=${FUZZ_ONLY:-jwt b64 money import body}
 status=0 lib_built=
 for name in $names; do
   if [[ " ${sources[$name]} " == *" $lib "* && -z $lib_built ]]; then build_lib; lib_built=1; fi
