@@ -91,25 +91,6 @@ static bool input_clearable(struct http_request *req, struct json_object *obj, c
     return input_string(req, obj, name, INPUT_TRIM | INPUT_ALLOW_BLANK, out, err);
 }
 
-/* The type names DRF's messages use. */
-static const char *python_type_name(struct json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_array:
-        return "list";
-    case json_type_string:
-        return "str";
-    case json_type_boolean:
-        return "bool";
-    case json_type_double:
-        return "float";
-    case json_type_int:
-        return "int";
-    default:
-        return "NoneType";
-    }
-}
-
 struct profile_input {
     struct user_patch user;
     bool has_user;
@@ -153,7 +134,7 @@ static bool read_profile_input(struct http_request *req, struct profile_input *i
             errors_add(err, "profile.non_field_errors",
                        arena_sprintf(req->arena,
                                      "Invalid data. Expected a dictionary, but got %s.",
-                                     python_type_name(nested)));
+                                     http_json_type_name(nested)));
         } else {
             struct profile *p = &in->profile;
             accounts_input_text(req, nested, "bio", INPUT_TRIM | INPUT_ALLOW_BLANK,

@@ -19,27 +19,6 @@
 #define NOT_FOUND "Address not found."
 #define INVALID "Invalid data provided"
 
-static const char *python_type(struct json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_array:
-        return "list";
-    case json_type_string:
-        return "str";
-    case json_type_int:
-        return "int";
-    case json_type_double:
-        return "float";
-    case json_type_boolean:
-        return "bool";
-    case json_type_null:
-        return "NoneType";
-    case json_type_object:
-        return "dict";
-    }
-    return "unknown";
-}
-
 bool shop_address_input(struct http_request *req, struct json_object *obj, bool create,
                         struct address_input *in, struct errors *err)
 {
@@ -95,7 +74,7 @@ bool shop_address_list_input(struct http_request *req, struct json_object *body,
     if (!json_object_is_type(list, json_type_array)) {
         *errors_out = messages(arena_sprintf(req->arena,
                                              "Expected a list of items but got type \"%s\".",
-                                             python_type(list)));
+                                             http_json_type_name(list)));
         return false;
     }
     size_t count = json_object_array_length(list);
@@ -110,7 +89,7 @@ bool shop_address_list_input(struct http_request *req, struct json_object *body,
         if (!json_object_is_type(item, json_type_object)) {
             errors_add(&err, ERRORS_NON_FIELD,
                        arena_sprintf(req->arena, "Invalid data. Expected a dictionary, but got %s.",
-                                     python_type(item)));
+                                     http_json_type_name(item)));
         } else {
             struct json_object *id = NULL;
             bool has_id = with_ids && json_object_object_get_ex(item, "id", &id) &&

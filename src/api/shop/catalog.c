@@ -135,27 +135,6 @@ static bool refuse_non_admin(struct http_request *req)
     return true;
 }
 
-static const char *python_type(struct json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_array:
-        return "list";
-    case json_type_string:
-        return "str";
-    case json_type_int:
-        return "int";
-    case json_type_double:
-        return "float";
-    case json_type_boolean:
-        return "bool";
-    case json_type_null:
-        return "NoneType";
-    case json_type_object:
-        return "dict";
-    }
-    return "unknown";
-}
-
 /* The text of a JSON string or number, trimmed. false when it holds a NUL:
  * a C string would silently end there. */
 static bool json_text(struct json_object *v, struct str *out)
@@ -262,7 +241,7 @@ static void read_string_list(struct http_request *req, struct json_object *obj, 
     if (!json_object_is_type(v, json_type_array)) {
         errors_add(err, name,
                    arena_sprintf(req->arena, "Expected a list of items but got type \"%s\".",
-                                 python_type(v)));
+                                 http_json_type_name(v)));
         goto out;
     }
     size_t count = json_object_array_length(v);
@@ -617,7 +596,7 @@ static void read_product_category(struct http_request *req, struct json_object *
     } else if (json_object_is_type(v, json_type_boolean) || !whole_number(v, &pk)) {
         errors_add(err, field,
                    arena_sprintf(req->arena, "Incorrect type. Expected pk value, received %s.",
-                                 python_type(v)));
+                                 http_json_type_name(v)));
         return;
     }
     in->has_category = true;
@@ -653,7 +632,7 @@ static void read_variant_array(struct http_request *req, struct json_object *lis
             errors_add(err, "price_weights",
                        arena_sprintf(req->arena,
                                      "Item %zu: Invalid data. Expected a dictionary, but got %s.",
-                                     i + 1, python_type(item)));
+                                     i + 1, http_json_type_name(item)));
             continue;
         }
         if (!json_object_object_get_ex(item, "price", &v))
@@ -722,7 +701,7 @@ static void read_variants(struct http_request *req, struct json_object *body, bo
                    arena_sprintf(req->arena,
                                  "Expected a list of price-weights or a string such as "
                                  "\"2000-100gms,3000-200gms\" but got type \"%s\".",
-                                 python_type(v)));
+                                 http_json_type_name(v)));
     }
 }
 
