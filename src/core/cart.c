@@ -43,7 +43,6 @@
 
 /* Internal status: a constraint failed at the database (a concurrent
  * writer); the transaction is rolled back and the write retried once. */
-#define CART_RACE (-1)
 #define WRITE_ATTEMPTS 2
 
 /* ---- SQL ---- */
@@ -102,32 +101,22 @@ static int64_t add_sat(int64_t a, int64_t b)
     return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
 }
 
-/* SHOP_* (or CART_RACE) for a failed write statement. */
+/* SHOP_* (or SHOP_RETRY) for a failed write statement. */
 static int write_failed(int db_rc)
 {
-    return db_rc == DB_ECONSTRAINT ? CART_RACE : SHOP_EDB;
+    return db_rc == DB_ECONSTRAINT ? SHOP_RETRY : SHOP_EDB;
 }
 
 /* Runs fn in a write transaction, retrying once when it lost a race. */
 static int write_tx(struct ctx *ctx, int (*fn)(struct ctx *, void *), void *arg)
 {
-    for (int attempt = 1;; attempt++) {
-        bool own;
-        int rc = core_tx_begin(ctx, &own);
-        if (rc != SHOP_OK)
-            return rc;
-        rc = fn(ctx, arg);
-        if (rc != CART_RACE)
-            return core_tx_end(ctx, own, rc);
-        core_tx_end(ctx, own, SHOP_EDB);
-        /* A joined transaction is the caller's: on PostgreSQL it is aborted
-         * now and only its owner can start again. */
-        if (!own || attempt == WRITE_ATTEMPTS) {
-            log_error("cart: write for user %lld lost a race %d times: %s",
-                      (long long)user_id_of(ctx), attempt, db_errmsg(ctx->db));
-            return SHOP_EDB;
-        }
+    int rc = core_tx_run(ctx, NULL, WRITE_ATTEMPTS, fn, arg, NULL);
+    if (rc == SHOP_RETRY) {
+        log_error("cart: write for user %lld kept losing a race: %s",
+                  (long long)user_id_of(ctx), db_errmsg(ctx->db));
+        rc = SHOP_EDB;
     }
+    return rc;
 }
 
 /* ---- rows ---- */

@@ -55,9 +55,6 @@
 /* How far the slug suffix goes (-2, -3, ...) before giving up. */
 #define SLUG_TRIES 10000
 
-/* Internal status: a constraint failed at the database (a concurrent
- * writer); the transaction is rolled back and the write retried. */
-#define CATALOG_RACE (-1)
 
 #define CATEGORY_COLUMNS                                                                      \
     "id, category_id, name, slug, description, tags, image, display_order, created_at, "     \
@@ -223,59 +220,29 @@ static void remove_replaced(struct ctx *ctx, const char *old, const char *now)
         media_remove(ctx, old);
 }
 
-/* Runs one write attempt after another while they lose a race (see the file
- * comment); fn sees the transaction open. */
-static int write_tx_run(struct ctx *ctx, struct errors *err, int (*fn)(struct ctx *, void *),
-                        void *arg, bool *committed)
-{
-    *committed = false;
-    for (int attempt = 1;; attempt++) {
-        bool own;
-        int before = err != NULL ? err->count : 0;
-        struct field_error *tail = err != NULL ? err->tail : NULL;
-        if (core_tx_begin(ctx, &own) != SHOP_OK)
-            return SHOP_EDB;
-        int rc = fn(ctx, arg);
-        if (rc == CATALOG_RACE) {
-            core_tx_end(ctx, own, SHOP_EDB); /* rolls back what we began */
-            if (own && attempt < WRITE_ATTEMPTS) {
-                if (err != NULL) { /* forget what the lost attempt reported */
-                    err->count = before;
-                    err->tail = tail;
-                    if (tail != NULL)
-                        tail->next = NULL;
-                    else
-                        err->head = NULL;
-                }
-                continue;
-            }
-            if (err != NULL)
-                errors_add(err, ERRORS_NON_FIELD, msg_race);
-            return SHOP_ECONFLICT;
-        }
-        rc = core_tx_end(ctx, own, rc);
-        *committed = rc == SHOP_OK && own;
-        return rc;
-    }
-}
-
-
 /* Every catalogue write of the process runs here: the epoch that the list
  * anchors are checked against changes before the write begins and after it
  * ends (see "Anchors" below). */
 static int write_tx(struct ctx *ctx, struct errors *err, int (*fn)(struct ctx *, void *),
                     void *arg, bool *committed)
 {
+    bool own = false;
     catalog_changed();
-    int rc = write_tx_run(ctx, err, fn, arg, committed);
+    int rc = core_tx_run(ctx, err, WRITE_ATTEMPTS, fn, arg, &own);
     catalog_changed();
+    if (rc == SHOP_RETRY) {
+        if (err != NULL)
+            errors_add(err, ERRORS_NON_FIELD, msg_race);
+        rc = SHOP_ECONFLICT;
+    }
+    *committed = rc == SHOP_OK && own;
     return rc;
 }
 
 /* SHOP_* for a failed db_exec / db_query of a write. */
 static int write_failed(int db_rc)
 {
-    return db_rc == DB_ECONSTRAINT ? CATALOG_RACE : SHOP_EDB;
+    return db_rc == DB_ECONSTRAINT ? SHOP_RETRY : SHOP_EDB;
 }
 
 /* ---- validation shared by both entities ---- */

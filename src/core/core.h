@@ -75,4 +75,21 @@ struct ctx {
 int core_tx_begin(struct ctx *ctx, bool *own);
 int core_tx_end(struct ctx *ctx, bool own, int rc);
 
+/* What a write attempt returns (besides SHOP_*) when it lost a race to a
+ * concurrent writer (a unique value taken, a row changed under it): roll
+ * back and run the attempt again. Never leaves core. */
+#define SHOP_RETRY (-1)
+
+/* Runs fn in a write transaction (core_tx_begin: the caller's when one is
+ * open), committing when fn returns SHOP_OK and rolling back otherwise.
+ * While fn returns SHOP_RETRY and this call began the transaction, fn runs
+ * again in a new one, at most attempts times in all, and the messages a lost
+ * attempt added to err (may be NULL) are forgotten. Returns fn's status:
+ * SHOP_RETRY when the attempts ran out, or at once in the caller's
+ * transaction (only its owner can begin again); SHOP_EDB when the
+ * transaction cannot begin or commit. *own (may be NULL): whether this call
+ * began the transaction, so that a SHOP_OK means committed. */
+int core_tx_run(struct ctx *ctx, struct errors *err, int attempts,
+                int (*fn)(struct ctx *, void *), void *arg, bool *own);
+
 #endif

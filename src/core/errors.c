@@ -63,3 +63,32 @@ int core_tx_end(struct ctx *ctx, bool own, int rc)
         db_rollback(ctx->db);
     return rc;
 }
+
+int core_tx_run(struct ctx *ctx, struct errors *err, int attempts,
+                int (*fn)(struct ctx *, void *), void *arg, bool *own)
+{
+    /* where this call's messages begin, so a retried attempt starts clean */
+    int count = err != NULL ? err->count : 0;
+    struct field_error *tail = err != NULL ? err->tail : NULL;
+    for (int attempt = 1;; attempt++) {
+        bool began;
+        if (core_tx_begin(ctx, &began) != SHOP_OK)
+            return SHOP_EDB;
+        if (own != NULL)
+            *own = began;
+        int rc = fn(ctx, arg);
+        if (rc == SHOP_OK)
+            return core_tx_end(ctx, began, SHOP_OK);
+        core_tx_end(ctx, began, SHOP_EDB); /* rolls back what it began */
+        if (rc != SHOP_RETRY || !began || attempt >= attempts)
+            return rc;
+        if (err != NULL) {
+            err->count = count;
+            err->tail = tail;
+            if (tail != NULL)
+                tail->next = NULL;
+            else
+                err->head = NULL;
+        }
+    }
+}

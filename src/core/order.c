@@ -53,7 +53,6 @@
 /* Tries of one write transaction (see above). */
 #define ORDER_ATTEMPTS 5
 /* Internal results of one attempt, beside SHOP_*: */
-#define TX_RETRY (-1)   /* roll back and run the attempt again */
 #define TX_REFUSED (-2) /* roll back; the outcome is in the caller's out */
 #define IDEM_KEY_MAX 255
 
@@ -157,35 +156,12 @@ static const char *col_text_or_null(struct ctx *ctx, struct db_res *res, int i)
  * or a deadlock is worth another attempt; anything else is a storage error. */
 static int db_failed(int db_rc)
 {
-    return db_rc == DB_ECONSTRAINT || db_rc == DB_EBUSY ? TX_RETRY : SHOP_EDB;
+    return db_rc == DB_ECONSTRAINT || db_rc == DB_EBUSY ? SHOP_RETRY : SHOP_EDB;
 }
 
 static bool is_admin(const struct ctx *ctx)
 {
     return ctx->user == NULL || user_is_admin(ctx->user);
-}
-
-/* Where an attempt's messages begin, so a retried attempt starts clean. */
-struct err_mark {
-    int count;
-    struct field_error *tail;
-};
-
-static struct err_mark err_mark(const struct errors *e)
-{
-    return (struct err_mark){e ? e->count : 0, e ? e->tail : NULL};
-}
-
-static void err_reset(struct errors *e, struct err_mark m)
-{
-    if (e == NULL)
-        return;
-    e->count = m.count;
-    e->tail = m.tail;
-    if (m.tail != NULL)
-        m.tail->next = NULL;
-    else
-        e->head = NULL;
 }
 
 /* Runs fn in a write transaction, again while it asks for a retry; commits
@@ -196,34 +172,16 @@ static void err_reset(struct errors *e, struct err_mark m)
  * SHOP_ECONFLICT so that the owner rolls back. */
 static int run_tx(struct ctx *ctx, struct errors *err, int (*fn)(struct ctx *, void *), void *arg)
 {
-    struct err_mark mark = err_mark(err);
-    int rc = SHOP_EDB;
+    bool own = false;
     catalog_changed();
-    for (int attempt = 1; attempt <= ORDER_ATTEMPTS; attempt++) {
-        bool own;
-        if (core_tx_begin(ctx, &own) != SHOP_OK) {
-            rc = SHOP_EDB;
-            break;
-        }
-        rc = fn(ctx, arg);
-        if (rc == SHOP_OK) {
-            rc = core_tx_end(ctx, own, SHOP_OK);
-            break;
-        }
-        core_tx_end(ctx, own, SHOP_EDB); /* rolls back what it began */
-        if (rc == TX_RETRY && own && attempt < ORDER_ATTEMPTS) {
-            err_reset(err, mark);
-            continue;
-        }
-        if (rc == TX_RETRY) {
-            log_warn("order: write still conflicting after %d attempts", attempt);
-            rc = SHOP_EDB;
-        } else if (rc == TX_REFUSED) {
-            rc = own ? SHOP_OK : SHOP_ECONFLICT;
-        }
-        break;
+    int rc = core_tx_run(ctx, err, ORDER_ATTEMPTS, fn, arg, &own);
+    catalog_changed();
+    if (rc == SHOP_RETRY) {
+        log_warn("order: write still conflicting after %d attempts", ORDER_ATTEMPTS);
+        rc = SHOP_EDB;
+    } else if (rc == TX_REFUSED) {
+        rc = own ? SHOP_OK : SHOP_ECONFLICT;
     }
-    catalog_changed();
     return rc;
 }
 
@@ -556,7 +514,7 @@ static void idem_reset(struct order_idem *idem)
  * PostgreSQL, an identical request running at the same time waits on the
  * unique index for this transaction, then fails and replays); the order id
  * is filled in by idem_finish. Returns SHOP_OK to proceed, TX_REFUSED for a
- * replay or a mismatch (idem->state), TX_RETRY or SHOP_EDB. */
+ * replay or a mismatch (idem->state), SHOP_RETRY or SHOP_EDB. */
 static int idem_begin(struct ctx *ctx, struct order_idem *idem)
 {
     if (idem == NULL)
@@ -736,7 +694,7 @@ static int take_stock(struct ctx *ctx, struct line *lines, size_t n, size_t *ref
         if (price != l->unit_price_minor) {
             log_info("order: the price of variant %lld changed during checkout; running it again",
                      (long long)l->variant_id);
-            return TX_RETRY;
+            return SHOP_RETRY;
         }
     }
     return SHOP_OK;
@@ -819,7 +777,7 @@ static bool price_lines(struct line *lines, size_t n, int64_t *subtotal)
 
 /* Inserts the order row (holding its stock, taken just before) and its
  * lines, and fills out from what was written. A drawn number that already
- * exists: TX_RETRY. */
+ * exists: SHOP_RETRY. */
 static int insert_order(struct ctx *ctx, const struct order_plan *plan, const struct line *lines,
                         size_t n, int64_t subtotal, struct order *out)
 {

@@ -753,7 +753,7 @@ static void test_take_stock_checks_price(void **state)
                         {.variant_id = p.variants[0].id, .quantity = 2, .unit_price_minor = 99}};
     size_t refused = 9;
     assert_int_equal(db_begin_write(e->t.db), DB_OK);
-    assert_int_equal(take_stock(&e->ctx, l, 2, &refused), TX_RETRY);
+    assert_int_equal(take_stock(&e->ctx, l, 2, &refused), SHOP_RETRY);
     assert_int_equal(db_rollback(e->t.db), DB_OK);
     l[1].unit_price_minor = 100;
     assert_int_equal(db_begin_write(e->t.db), DB_OK);
