@@ -41,8 +41,8 @@
 #include "util/log.h"
 #include "util/str.h"
 
-/* Internal status: a constraint failed at the database (a concurrent
- * writer); the transaction is rolled back and the write retried once. */
+/* Tries of one write: an attempt that lost a race to a concurrent writer
+ * (SHOP_RETRY) is rolled back and run once more. */
 #define WRITE_ATTEMPTS 2
 
 /* ---- SQL ---- */

@@ -139,6 +139,15 @@ int64_t order_tax(int64_t subtotal_minor, int rate_bp)
     return whole * rate_bp + (part * rate_bp + 5000) / 10000;
 }
 
+bool order_total(int64_t subtotal_minor, int rate_bp, int64_t *tax, int64_t *total)
+{
+    if (subtotal_minor < 0 || subtotal_minor > ORDER_TOTAL_MAX)
+        return false;
+    *tax = order_tax(subtotal_minor, rate_bp);
+    *total = subtotal_minor + *tax; /* both at most ~10^15 * 2: no overflow */
+    return *total <= ORDER_TOTAL_MAX;
+}
+
 /* ---- small helpers ---- */
 
 static const char *col_text(struct ctx *ctx, struct db_res *res, int i)
@@ -565,18 +574,12 @@ static int idem_begin(struct ctx *ctx, struct order_idem *idem)
         if (rc != DB_DONE)
             return db_failed(rc);
     }
-    rc = db_query(ctx->db,
-                  "INSERT INTO idempotency_keys (user_id, scope, idem_key, fingerprint, "
-                  "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                  DB_PARAMS(DB_INT(ctx->user->id), DB_TEXT(idem->scope ? idem->scope : ""),
-                            DB_TEXT(idem->key), DB_TEXT(fingerprint), DB_INT(ctx->now)),
-                  &res);
-    if (rc != DB_OK)
-        return db_failed(rc);
-    rc = db_next(res);
-    if (rc == DB_ROW)
-        idem->row_id = db_col_int(res, 0);
-    db_res_close(res);
+    rc = db_query_int(ctx->db,
+                      "INSERT INTO idempotency_keys (user_id, scope, idem_key, fingerprint, "
+                      "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                      DB_PARAMS(DB_INT(ctx->user->id), DB_TEXT(idem->scope ? idem->scope : ""),
+                                DB_TEXT(idem->key), DB_TEXT(fingerprint), DB_INT(ctx->now)),
+                      &idem->row_id);
     return rc == DB_ROW ? SHOP_OK : db_failed(rc);
 }
 
@@ -762,7 +765,8 @@ struct order_plan {
     bool stock_kept; /* false: the stock taken is given back at once (failed payment) */
 };
 
-/* Sums the copied lines: false when an amount would overflow. */
+/* Sums the copied lines: false when an amount would overflow (the order
+ * total's own limit is order_total's). */
 static bool price_lines(struct line *lines, size_t n, int64_t *subtotal)
 {
     *subtotal = 0;
@@ -772,7 +776,7 @@ static bool price_lines(struct line *lines, size_t n, int64_t *subtotal)
             __builtin_add_overflow(*subtotal, lines[i].line_total_minor, subtotal))
             return false;
     }
-    return *subtotal <= ORDER_TOTAL_MAX;
+    return true;
 }
 
 /* Inserts the order row (holding its stock, taken just before) and its
@@ -803,8 +807,7 @@ static int insert_order(struct ctx *ctx, const struct order_plan *plan, const st
     out->stock_held = plan->stock_kept; /* as it will be at the commit */
     out->created_at = out->updated_at = ctx->now;
 
-    struct db_res *res;
-    int rc = db_query(
+    int rc = db_query_int(
         ctx->db,
         "INSERT INTO orders (order_number, user_id, status, payment_status, subtotal_minor, "
         "tax_rate_bp, tax_minor, total_minor, address_id, shipping_address, billing_address, "
@@ -815,13 +818,7 @@ static int insert_order(struct ctx *ctx, const struct order_plan *plan, const st
                   DB_INT(plan->tax_rate_bp), DB_INT(tax), DB_INT(out->total_minor),
                   plan->address_id ? DB_INT(plan->address_id) : DB_NULL, DB_TEXT(plan->shipping),
                   DB_TEXT(plan->billing), DB_INT(ctx->now), DB_INT(ctx->now)),
-        &res);
-    if (rc != DB_OK)
-        return db_failed(rc);
-    rc = db_next(res);
-    if (rc == DB_ROW)
-        out->id = db_col_int(res, 0);
-    db_res_close(res);
+        &out->id);
     if (rc != DB_ROW)
         return db_failed(rc);
 
@@ -830,21 +827,15 @@ static int insert_order(struct ctx *ctx, const struct order_plan *plan, const st
     for (size_t i = 0; i < n; i++) {
         const struct line *l = &lines[i];
         struct order_item *it = &out->items[i];
-        rc = db_query(ctx->db,
-                      "INSERT INTO order_items (order_id, product_id, variant_id, product_name, "
-                      "weight, quantity, unit_price_minor, line_total_minor, created_at) VALUES "
-                      "(?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                      DB_PARAMS(DB_INT(out->id), DB_INT(l->product_id), DB_INT(l->variant_id),
-                                DB_TEXT(l->product_name), DB_TEXT(l->weight),
-                                DB_INT(l->quantity), DB_INT(l->unit_price_minor),
-                                DB_INT(l->line_total_minor), DB_INT(ctx->now)),
-                      &res);
-        if (rc != DB_OK)
-            return db_failed(rc);
-        rc = db_next(res);
-        if (rc == DB_ROW)
-            it->id = db_col_int(res, 0);
-        db_res_close(res);
+        rc = db_query_int(ctx->db,
+                          "INSERT INTO order_items (order_id, product_id, variant_id, "
+                          "product_name, weight, quantity, unit_price_minor, line_total_minor, "
+                          "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                          DB_PARAMS(DB_INT(out->id), DB_INT(l->product_id), DB_INT(l->variant_id),
+                                    DB_TEXT(l->product_name), DB_TEXT(l->weight),
+                                    DB_INT(l->quantity), DB_INT(l->unit_price_minor),
+                                    DB_INT(l->line_total_minor), DB_INT(ctx->now)),
+                          &it->id);
         if (rc != DB_ROW)
             return db_failed(rc);
         it->product_id = l->product_id;
@@ -987,8 +978,9 @@ static int create_attempt(struct ctx *ctx, void *arg)
         return rc;
     if (plan.shipping == NULL || plan.billing == NULL)
         return SHOP_EINVAL;
-    int64_t subtotal;
-    if (!price_lines(lines, n, &subtotal)) {
+    int64_t subtotal, tax, total;
+    if (!price_lines(lines, n, &subtotal) ||
+        !order_total(subtotal, plan.tax_rate_bp, &tax, &total)) {
         errors_add(a->err, ERRORS_NON_FIELD, msg_too_large);
         return SHOP_EINVAL;
     }
@@ -1142,10 +1134,9 @@ static int checkout_attempt(struct ctx *ctx, void *arg)
                                  .weight = cl->variant->weight,
                                  .unit_price_minor = cl->variant->price_minor};
     }
-    int64_t subtotal, total;
+    int64_t subtotal, tax, total;
     if (!price_lines(lines, n, &subtotal) ||
-        __builtin_add_overflow(subtotal, order_tax(subtotal, plan.tax_rate_bp), &total) ||
-        total > ORDER_TOTAL_MAX) {
+        !order_total(subtotal, plan.tax_rate_bp, &tax, &total)) {
         errors_add(a->err, ERRORS_NON_FIELD, msg_too_large);
         return SHOP_EINVAL;
     }

@@ -112,6 +112,11 @@ struct order {
 /* GST of a subtotal at rate_bp basis points, rounded half up to the minor
  * unit. */
 int64_t order_tax(int64_t subtotal_minor, int rate_bp);
+/* The tax and total an order of this subtotal would have; false when the
+ * total passes ORDER_TOTAL_MAX (the order is refused: "The order total is
+ * too large."). The one place that rule lives: checkout, order creation and
+ * the shop's cart summary all ask here. */
+bool order_total(int64_t subtotal_minor, int rate_bp, int64_t *tax, int64_t *total);
 
 /* ---- Idempotency-Key ----
  *

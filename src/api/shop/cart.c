@@ -395,9 +395,8 @@ void shop_cart_summary(struct http_request *req)
         shop_reply_internal(req);
         return;
     }
-    int64_t gst = order_tax(c.subtotal_minor, ORDER_GST_BP), grand_total;
-    if (__builtin_add_overflow(c.subtotal_minor, gst, &grand_total) ||
-        grand_total > ORDER_TOTAL_MAX) {
+    int64_t gst, grand_total;
+    if (!order_total(c.subtotal_minor, ORDER_GST_BP, &gst, &grand_total)) {
         /* absurd quantities of absurd prices: checkout refuses the same */
         shop_reply_error(req, 400, TOTAL_TOO_LARGE);
         return;
