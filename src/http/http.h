@@ -179,15 +179,18 @@ struct json_object *http_page_envelope(struct http_request *req, const struct ht
 struct json_object *http_errors_object(const struct errors *err);
 
 /* JSON values every surface prints the same way: a price as the string
- * "999.99" (from minor units); a time as "2024-01-01T00:00:00Z"; and text
- * printed verbatim as a JSON number ("125000.50": a report's revenue, which a
- * double would round), the text copied into arena a. */
+ * "999.99" (from minor units); a time as "2024-01-01T00:00:00Z"; and
+ * text[0..len) printed verbatim, for JSON already printed (a cache's text)
+ * or a number written from minor units ("125000.50", which a double would
+ * round). The verbatim text is not copied: it must live as long as the
+ * object (an arena string of the request). */
+struct json_object *http_json_money(int64_t minor);
+struct json_object *http_json_time(int64_t epoch_seconds);
+struct json_object *http_json_verbatim(struct arena *a, const char *text, size_t len);
+
 /* type(value).__name__ as DRF's messages name a JSON value: "str", "int",
  * "float", "bool", "NoneType", "list", "dict". */
 const char *http_json_type_name(struct json_object *v);
-struct json_object *http_json_money(int64_t minor);
-struct json_object *http_json_time(int64_t epoch_seconds);
-struct json_object *http_json_number_text(struct arena *a, const char *text);
 
 /* ---- input fields with DRF's messages ---- */
 

@@ -166,18 +166,26 @@ struct json_object *http_json_time(int64_t epoch_seconds)
     return json_object_new_string(iso);
 }
 
-static int number_text_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
+struct verbatim {
+    const char *text;
+    size_t len;
+};
+
+static int verbatim_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
 {
     (void)level;
     (void)flags;
-    const char *text = json_object_get_userdata(obj);
-    jsonw_raw(pb, text, strlen(text));
+    const struct verbatim *v = json_object_get_userdata(obj);
+    jsonw_raw(pb, v->text, v->len);
     return 0;
 }
 
-struct json_object *http_json_number_text(struct arena *a, const char *text)
+struct json_object *http_json_verbatim(struct arena *a, const char *text, size_t len)
 {
+    struct verbatim *v = arena_alloc(a, sizeof(*v));
+    v->text = text;
+    v->len = len;
     struct json_object *obj = json_object_new_object();
-    json_object_set_serializer(obj, number_text_to_json, arena_strdup(a, text), NULL);
+    json_object_set_serializer(obj, verbatim_to_json, v, NULL);
     return obj;
 }

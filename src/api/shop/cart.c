@@ -116,7 +116,7 @@ static struct json_object *money_number_json(struct arena *a, int64_t minor)
     size_t n = strlen(s);
     if (n >= 2 && s[n - 1] == '0')
         s[--n] = '\0';
-    return http_json_number_text(a, s);
+    return http_json_verbatim(a, arena_strndup(a, s, n), n);
 }
 
 static struct json_object *price_weight_json(const struct variant *v)

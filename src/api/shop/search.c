@@ -41,7 +41,6 @@
  * arena, which outlives the printing.
  */
 
-
 static void put_strings(struct printbuf *pb, const char *const *items, size_t n, int flags)
 {
     jsonw_raw(pb, "[", 1);
@@ -128,33 +127,6 @@ static struct json_object *search_category_json(struct ctx *ctx, const struct ca
     return obj;
 }
 
-/* A body already printed (the answer cache's text, in the request's arena):
- * an object whose serializer appends it as is, so the reply is printed by
- * the usual path with the usual headers, byte for byte the text. */
-struct raw_text {
-    const char *text;
-    size_t len;
-};
-
-static int raw_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
-{
-    (void)level;
-    (void)flags;
-    const struct raw_text *raw = json_object_get_userdata(obj);
-    jsonw_raw(pb, raw->text, raw->len);
-    return 0;
-}
-
-static struct json_object *raw_body(struct http_request *req, const char *text, size_t len)
-{
-    struct raw_text *raw = arena_alloc(req->arena, sizeof(*raw));
-    raw->text = text;
-    raw->len = len;
-    struct json_object *obj = json_object_new_object();
-    json_object_set_serializer(obj, raw_to_json, raw, NULL);
-    return obj;
-}
-
 /* Replies with obj's body and keeps its text in the answer cache (search.h):
  * printed once, with the flags the reply is printed with, then sent as
  * that text. */
@@ -169,7 +141,8 @@ static void reply_and_cache(struct http_request *req, const struct search_cache 
     const char *text = json_object_to_json_string_length(
         obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     search_cache_put(sc, found, text, len);
-    struct json_object *raw = raw_body(req, arena_strndup(req->arena, text, len), len);
+    struct json_object *raw =
+        http_json_verbatim(req->arena, arena_strndup(req->arena, text, len), len);
     json_object_put(obj);
     http_reply_json(req, 200, raw);
 }
@@ -236,7 +209,7 @@ void shop_search(struct http_request *req)
     }
     if (sc.hit) {
         record(req, q, type, sc.result_count);
-        http_reply_json(req, 200, raw_body(req, sc.text, sc.len));
+        http_reply_json(req, 200, http_json_verbatim(req->arena, sc.text, sc.len));
         return;
     }
     struct search_result res;

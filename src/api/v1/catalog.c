@@ -233,32 +233,6 @@ struct json_object *v1_product_object(struct http_request *req, const struct pro
     return obj;
 }
 
-/* A listing's "results" already printed (the page cache's text, in the
- * request's arena): an array object whose serializer appends it as is. */
-struct raw_text {
-    const char *text;
-    size_t len;
-};
-
-static int raw_to_json(struct json_object *obj, struct printbuf *pb, int level, int flags)
-{
-    (void)level;
-    (void)flags;
-    const struct raw_text *raw = json_object_get_userdata(obj);
-    jsonw_raw(pb, raw->text, raw->len);
-    return 0;
-}
-
-static struct json_object *raw_results(struct http_request *req, const char *text, size_t len)
-{
-    struct raw_text *raw = arena_alloc(req->arena, sizeof(*raw));
-    raw->text = text;
-    raw->len = len;
-    struct json_object *obj = json_object_new_array();
-    json_object_set_serializer(obj, raw_to_json, raw, NULL);
-    return obj;
-}
-
 /* The page cache's tag of this surface's product rows. */
 #define V1_PAGE_TAG 1
 
@@ -663,7 +637,7 @@ void v1_products_list(struct http_request *req)
         if (http_page_offset(&page) == q.offset) {
             http_reply_json(req, 200,
                             http_page_envelope(req, &page, pc.count,
-                                               raw_results(req, pc.text, pc.len)));
+                                               http_json_verbatim(req->arena, pc.text, pc.len)));
             return;
         }
     }
@@ -692,7 +666,8 @@ void v1_products_list(struct http_request *req)
         const char *text = json_object_to_json_string_length(
             results, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
         catalog_page_cache_put(&pc, list.count, text, len);
-        struct json_object *raw = raw_results(req, arena_strndup(req->arena, text, len), len);
+        struct json_object *raw =
+            http_json_verbatim(req->arena, arena_strndup(req->arena, text, len), len);
         json_object_put(results);
         results = raw;
     }

@@ -55,7 +55,7 @@ static struct json_object *money_number(struct arena *a, int64_t minor)
 {
     char buf[MONEY_STR_MAX];
     money_format(minor, buf);
-    return http_json_number_text(a, buf);
+    return http_json_verbatim(a, arena_strdup(a, buf), strlen(buf));
 }
 
 static void reply_message(struct http_request *req, const char *message)
