@@ -22,6 +22,7 @@
  * (search_product_ids).
  */
 #include "core/catalog.h"
+#include "core/catalog_rows.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
@@ -59,15 +60,11 @@
 #define CATEGORY_COLUMNS                                                                      \
     "id, category_id, name, slug, description, tags, image, display_order, created_at, "     \
     "updated_at"
-#define CATEGORY_COLUMNS_C                                                                    \
-    "c.id, c.category_id, c.name, c.slug, c.description, c.tags, c.image, c.display_order, " \
-    "c.created_at, c.updated_at"
+#define CATEGORY_COLUMNS_C CATALOG_CATEGORY_COLUMNS_C
 #define CATEGORY_NCOLS 10
-#define PRODUCT_COLUMNS                                                                       \
-    "p.id, p.name, p.slug, p.description, p.tags, p.image_urls, p.image, p.is_active, "      \
-    "p.created_at, p.updated_at, " CATEGORY_COLUMNS_C
-#define PRODUCT_NCOLS 10 /* the category's columns follow */
-#define PRODUCT_FROM " FROM products p JOIN categories c ON c.id = p.category_id"
+#define PRODUCT_COLUMNS CATALOG_PRODUCT_COLUMNS
+#define PRODUCT_NCOLS CATALOG_PRODUCT_NCOLS /* the category's columns follow */
+#define PRODUCT_FROM CATALOG_PRODUCT_FROM
 
 static const char msg_required[] = "This field is required.";
 static const char msg_blank[] = "This field may not be blank.";
@@ -92,17 +89,17 @@ static const char *trimmed(struct ctx *ctx, const char *s)
     return str_dup(ctx->arena, str_trim(str_from(s)));
 }
 
-static const char *col_text(struct ctx *ctx, struct db_res *res, int i)
+const char *catalog_col_text(struct ctx *ctx, struct db_res *res, int i)
 {
     const char *s = db_col_text(res, i);
     return arena_strndup(ctx->arena, s ? s : "", s ? db_col_len(res, i) : 0);
 }
 
-static const char *col_text_or_null(struct ctx *ctx, struct db_res *res, int i)
+const char *catalog_col_text_or_null(struct ctx *ctx, struct db_res *res, int i)
 {
     if (db_col_is_null(res, i))
         return NULL;
-    return col_text(ctx, res, i);
+    return catalog_col_text(ctx, res, i);
 }
 
 /* A JSON array of strings (tags, image_urls) into an arena array; anything
@@ -130,7 +127,7 @@ static const char **json_strings(struct ctx *ctx, const char *text, size_t len, 
     return out;
 }
 
-static const char **col_json_strings(struct ctx *ctx, struct db_res *res, int i, size_t *n)
+const char **catalog_col_json_strings(struct ctx *ctx, struct db_res *res, int i, size_t *n)
 {
     return json_strings(ctx, db_col_text(res, i), db_col_len(res, i), n);
 }
@@ -324,15 +321,16 @@ static void check_image_urls(struct errors *err, const char **urls, ssize_t n)
 
 /* ---- categories ---- */
 
-static void read_category(struct ctx *ctx, struct db_res *res, int at, struct category *c)
+void catalog_read_category(struct ctx *ctx, struct db_res *res, int at, struct category *c)
 {
+    memset(c, 0, sizeof(*c));
     c->id = db_col_int(res, at + 0);
-    c->category_id = col_text(ctx, res, at + 1);
-    c->name = col_text(ctx, res, at + 2);
-    c->slug = col_text(ctx, res, at + 3);
-    c->description = col_text(ctx, res, at + 4);
-    c->tags = col_json_strings(ctx, res, at + 5, &c->n_tags);
-    c->image = col_text_or_null(ctx, res, at + 6);
+    c->category_id = catalog_col_text(ctx, res, at + 1);
+    c->name = catalog_col_text(ctx, res, at + 2);
+    c->slug = catalog_col_text(ctx, res, at + 3);
+    c->description = catalog_col_text(ctx, res, at + 4);
+    c->tags = catalog_col_json_strings(ctx, res, at + 5, &c->n_tags);
+    c->image = catalog_col_text_or_null(ctx, res, at + 6);
     c->display_order = (int)db_col_int(res, at + 7); /* NULL reads 0: none */
     c->created_at = db_col_int(res, at + 8);
     c->updated_at = db_col_int(res, at + 9);
@@ -347,7 +345,7 @@ static int query_category(struct ctx *ctx, const char *sql, struct db_param para
         return SHOP_EDB;
     int rc = db_next(res);
     if (rc == DB_ROW)
-        read_category(ctx, res, 0, out);
+        catalog_read_category(ctx, res, 0, out);
     db_res_close(res);
     return rc == DB_ROW ? SHOP_OK : rc == DB_DONE ? SHOP_ENOTFOUND : SHOP_EDB;
 }
@@ -546,7 +544,7 @@ static int do_category_create(struct ctx *ctx, void *arg)
         return write_failed(dbrc);
     dbrc = db_next(res);
     if (dbrc == DB_ROW && w->out != NULL)
-        read_category(ctx, res, 0, w->out);
+        catalog_read_category(ctx, res, 0, w->out);
     db_res_close(res);
     return dbrc == DB_ROW ? SHOP_OK : write_failed(dbrc);
 }
@@ -600,7 +598,7 @@ static int do_category_update(struct ctx *ctx, void *arg)
         return write_failed(dbrc);
     dbrc = db_next(res);
     if (dbrc == DB_ROW)
-        read_category(ctx, res, 0, w->out);
+        catalog_read_category(ctx, res, 0, w->out);
     db_res_close(res);
     return dbrc == DB_ROW ? SHOP_OK : dbrc == DB_DONE ? SHOP_ENOTFOUND : write_failed(dbrc);
 }
@@ -711,7 +709,7 @@ int catalog_category_list(struct ctx *ctx, enum category_order order, bool only_
             out->items = bigger;
             cap *= 2;
         }
-        read_category(ctx, res, 0, &out->items[out->n++]);
+        catalog_read_category(ctx, res, 0, &out->items[out->n++]);
     }
     db_res_close(res);
     return rc == DB_DONE ? SHOP_OK : SHOP_EDB;
@@ -885,20 +883,25 @@ static void build_in_sqls(void)
 
 /* ---- products ---- */
 
-static void read_product(struct ctx *ctx, struct db_res *res, struct product *p)
+void catalog_read_product_own(struct ctx *ctx, struct db_res *res, struct product *p)
 {
     memset(p, 0, sizeof(*p));
     p->id = db_col_int(res, 0);
-    p->name = col_text(ctx, res, 1);
-    p->slug = col_text(ctx, res, 2);
-    p->description = col_text(ctx, res, 3);
-    p->tags = col_json_strings(ctx, res, 4, &p->n_tags);
-    p->image_urls = col_json_strings(ctx, res, 5, &p->n_image_urls);
-    p->image = col_text_or_null(ctx, res, 6);
+    p->name = catalog_col_text(ctx, res, 1);
+    p->slug = catalog_col_text(ctx, res, 2);
+    p->description = catalog_col_text(ctx, res, 3);
+    p->tags = catalog_col_json_strings(ctx, res, 4, &p->n_tags);
+    p->image_urls = catalog_col_json_strings(ctx, res, 5, &p->n_image_urls);
+    p->image = catalog_col_text_or_null(ctx, res, 6);
     p->is_active = db_col_bool(res, 7);
     p->created_at = db_col_int(res, 8);
     p->updated_at = db_col_int(res, 9);
-    read_category(ctx, res, PRODUCT_NCOLS, &p->category);
+}
+
+void catalog_read_product(struct ctx *ctx, struct db_res *res, struct product *p)
+{
+    catalog_read_product_own(ctx, res, p);
+    catalog_read_category(ctx, res, PRODUCT_NCOLS, &p->category);
 }
 
 struct id_index {
@@ -978,7 +981,7 @@ static int load_variants(struct ctx *ctx, struct product *items, size_t n)
                 continue;
             v[count] = (struct variant){.id = db_col_int(res, 1),
                                         .price_minor = db_col_int(res, 2),
-                                        .weight = col_text(ctx, res, 3),
+                                        .weight = catalog_col_text(ctx, res, 3),
                                         .inventory = db_col_int(res, 4)};
             cur->n_variants++;
             if (cur->n_variants == 1 || v[count].price_minor < cur->price_minor)
@@ -1010,7 +1013,7 @@ static int read_products(struct ctx *ctx, struct db_res *res, size_t cap, struct
             *items = bigger;
             cap *= 2;
         }
-        read_product(ctx, res, &(*items)[(*n)++]);
+        catalog_read_product(ctx, res, &(*items)[(*n)++]);
     }
     db_res_close(res);
     return rc == DB_DONE ? SHOP_OK : SHOP_EDB;
@@ -1061,7 +1064,7 @@ static int product_read(struct ctx *ctx, int64_t id, struct product *out)
         return SHOP_EDB;
     int rc = db_next(res);
     if (rc == DB_ROW)
-        read_product(ctx, res, out);
+        catalog_read_product(ctx, res, out);
     db_res_close(res);
     if (rc != DB_ROW)
         return rc == DB_DONE ? SHOP_ENOTFOUND : SHOP_EDB;
@@ -1343,7 +1346,7 @@ static int do_product_delete(struct ctx *ctx, void *arg)
         return rc == DB_ECONSTRAINT ? SHOP_ECONFLICT : SHOP_EDB;
     rc = db_next(res);
     if (rc == DB_ROW)
-        d->old_image = col_text_or_null(ctx, res, 0);
+        d->old_image = catalog_col_text_or_null(ctx, res, 0);
     db_res_close(res);
     if (rc == DB_ROW)
         return SHOP_OK;
@@ -1636,7 +1639,7 @@ static int read_page_rows(struct ctx *ctx, struct db_res *res, size_t limit,
             if (n == limit)
                 continue; /* rows added meanwhile: the page is full */
             cur = &items[n];
-            read_product(ctx, res, cur);
+            catalog_read_product(ctx, res, cur);
             first_variant[n++] = count;
         }
         if (db_col_is_null(res, PRODUCT_NCOLS + CATEGORY_NCOLS))
@@ -1650,7 +1653,7 @@ static int read_page_rows(struct ctx *ctx, struct db_res *res, size_t limit,
         const int at = PRODUCT_NCOLS + CATEGORY_NCOLS;
         v[count] = (struct variant){.id = db_col_int(res, at),
                                     .price_minor = db_col_int(res, at + 1),
-                                    .weight = col_text(ctx, res, at + 2),
+                                    .weight = catalog_col_text(ctx, res, at + 2),
                                     .inventory = db_col_int(res, at + 3)};
         if (cur->n_variants == 0 || v[count].price_minor < cur->price_minor)
             cur->price_minor = v[count].price_minor;

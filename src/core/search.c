@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "core/catalog.h"
+#include "core/catalog_rows.h"
 #include "core/core.h"
 #include "core/user.h"
 #include "db/db.h"
@@ -68,15 +69,11 @@
 /* The searches log keeps this much of a query. */
 #define RECORD_MAX_CHARS 255
 
-#define CATEGORY_COLUMNS_C                                                                    \
-    "c.id, c.category_id, c.name, c.slug, c.description, c.tags, c.image, c.display_order, " \
-    "c.created_at, c.updated_at"
-#define PRODUCT_OWN_COLUMNS                                                                   \
-    "p.id, p.name, p.slug, p.description, p.tags, p.image_urls, p.image, p.is_active, "      \
-    "p.created_at, p.updated_at"
-#define PRODUCT_COLUMNS PRODUCT_OWN_COLUMNS ", " CATEGORY_COLUMNS_C
-#define PRODUCT_NCOLS 10 /* the category's columns follow */
-#define PRODUCT_FROM " FROM products p JOIN categories c ON c.id = p.category_id"
+#define CATEGORY_COLUMNS_C CATALOG_CATEGORY_COLUMNS_C
+#define PRODUCT_OWN_COLUMNS CATALOG_PRODUCT_OWN_COLUMNS
+#define PRODUCT_COLUMNS CATALOG_PRODUCT_COLUMNS
+#define PRODUCT_NCOLS CATALOG_PRODUCT_NCOLS /* the category's columns follow */
+#define PRODUCT_FROM CATALOG_PRODUCT_FROM
 
 /* Three ways to a substring match, one SQL text each:
  *   fts:  SQLite, three characters or more: FTS5 drives the join in rowid
@@ -324,83 +321,7 @@ static enum way way_of(struct ctx *ctx, const char *q)
     return utf8_chars(q) >= TRIGRAM_MIN_CHARS ? WAY_FTS : WAY_LITE;
 }
 
-static const char *col_text(struct ctx *ctx, struct db_res *res, int i)
-{
-    const char *s = db_col_text(res, i);
-    return arena_strndup(ctx->arena, s ? s : "", s ? db_col_len(res, i) : 0);
-}
-
-static const char *col_text_or_null(struct ctx *ctx, struct db_res *res, int i)
-{
-    return db_col_is_null(res, i) ? NULL : col_text(ctx, res, i);
-}
-
-/* A stored JSON array of strings (tags, image_urls) into an arena array;
- * anything else reads as empty, as in catalog.c. */
-static const char **col_json_strings(struct ctx *ctx, struct db_res *res, int i, size_t *n)
-{
-    const char *text = db_col_text(res, i);
-    size_t len = db_col_len(res, i);
-    *n = 0;
-    if (text == NULL || len <= 2) /* "[]" */
-        return NULL;
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *arr = json_tokener_parse_ex(tok, text, (int)len);
-    json_tokener_free(tok);
-    const char **out = NULL;
-    if (arr != NULL && json_object_is_type(arr, json_type_array)) {
-        size_t count = json_object_array_length(arr);
-        out = arena_alloc(ctx->arena, (count ? count : 1) * sizeof(*out));
-        for (size_t k = 0; k < count; k++) {
-            struct json_object *v = json_object_array_get_idx(arr, k);
-            if (json_object_is_type(v, json_type_string))
-                out[(*n)++] = arena_strndup(ctx->arena, json_object_get_string(v),
-                                            (size_t)json_object_get_string_len(v));
-        }
-    }
-    json_object_put(arr);
-    return out;
-}
-
 /* ---- matching: rows ---- */
-
-static void read_category(struct ctx *ctx, struct db_res *res, int at, struct category *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->id = db_col_int(res, at + 0);
-    c->category_id = col_text(ctx, res, at + 1);
-    c->name = col_text(ctx, res, at + 2);
-    c->slug = col_text(ctx, res, at + 3);
-    c->description = col_text(ctx, res, at + 4);
-    c->tags = col_json_strings(ctx, res, at + 5, &c->n_tags);
-    c->image = col_text_or_null(ctx, res, at + 6);
-    c->display_order = (int)db_col_int(res, at + 7); /* NULL reads 0: none */
-    c->created_at = db_col_int(res, at + 8);
-    c->updated_at = db_col_int(res, at + 9);
-}
-
-/* The product's own columns (PRODUCT_OWN_COLUMNS) of a row. */
-static void read_product_own(struct ctx *ctx, struct db_res *res, struct product *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->id = db_col_int(res, 0);
-    p->name = col_text(ctx, res, 1);
-    p->slug = col_text(ctx, res, 2);
-    p->description = col_text(ctx, res, 3);
-    p->tags = col_json_strings(ctx, res, 4, &p->n_tags);
-    p->image_urls = col_json_strings(ctx, res, 5, &p->n_image_urls);
-    p->image = col_text_or_null(ctx, res, 6);
-    p->is_active = db_col_bool(res, 7);
-    p->created_at = db_col_int(res, 8);
-    p->updated_at = db_col_int(res, 9);
-}
-
-/* A row of PRODUCT_COLUMNS: the product, then its category. */
-static void read_product(struct ctx *ctx, struct db_res *res, struct product *p)
-{
-    read_product_own(ctx, res, p);
-    read_category(ctx, res, PRODUCT_NCOLS, &p->category);
-}
 
 static int product_ptr_cmp(const void *a, const void *b)
 {
@@ -449,7 +370,7 @@ static int load_variants(struct ctx *ctx, struct product **items, size_t n)
             first[at] = count;
         v[count] = (struct variant){.id = db_col_int(res, 1),
                                     .price_minor = db_col_int(res, 2),
-                                    .weight = col_text(ctx, res, 3),
+                                    .weight = catalog_col_text(ctx, res, 3),
                                     .inventory = db_col_int(res, 4)};
         if (p->n_variants == 0 || v[count].price_minor < p->price_minor)
             p->price_minor = v[count].price_minor;
@@ -484,7 +405,7 @@ static int match_products(struct ctx *ctx, const char *q, struct product_list *o
         return SHOP_EDB;
     out->items = arena_alloc(ctx->arena, SEARCH_LIMIT * sizeof(*out->items));
     while (out->n < SEARCH_LIMIT && (rc = db_next(res)) == DB_ROW)
-        read_product(ctx, res, &out->items[out->n++]);
+        catalog_read_product(ctx, res, &out->items[out->n++]);
     db_res_close(res);
     if (rc != DB_ROW && rc != DB_DONE)
         return SHOP_EDB;
@@ -517,7 +438,7 @@ static int match_categories(struct ctx *ctx, const char *q, struct category_list
     out->items = arena_alloc(ctx->arena, SEARCH_LIMIT * sizeof(*out->items));
     *products = arena_zalloc(ctx->arena, SEARCH_LIMIT * sizeof(**products));
     while (out->n < SEARCH_LIMIT && (rc = db_next(res)) == DB_ROW) {
-        read_category(ctx, res, 0, &out->items[out->n]);
+        catalog_read_category(ctx, res, 0, &out->items[out->n]);
         (*products)[out->n].count = db_col_int(res, 10);
         out->n++;
     }
@@ -600,7 +521,7 @@ static int load_category_products(struct ctx *ctx, const struct category_list *c
         }
         struct category_row *r = &rows[n_rows++];
         r->category = at;
-        read_product_own(ctx, res, &r->product);
+        catalog_read_product_own(ctx, res, &r->product);
         if (db_col_is_null(res, PRODUCT_NCOLS + 1)) {
             r->position = -1; /* no variant */
             memset(&r->variant, 0, sizeof(r->variant));
@@ -608,7 +529,7 @@ static int load_category_products(struct ctx *ctx, const struct category_list *c
             r->position = db_col_int(res, PRODUCT_NCOLS + 5);
             r->variant = (struct variant){.id = db_col_int(res, PRODUCT_NCOLS + 1),
                                           .price_minor = db_col_int(res, PRODUCT_NCOLS + 2),
-                                          .weight = col_text(ctx, res, PRODUCT_NCOLS + 3),
+                                          .weight = catalog_col_text(ctx, res, PRODUCT_NCOLS + 3),
                                           .inventory = db_col_int(res, PRODUCT_NCOLS + 4)};
         }
     }
@@ -1208,7 +1129,7 @@ static int rank_candidates(struct ctx *ctx, struct db_res *res, const struct que
     while ((rc = db_next(res)) == DB_ROW) {
         if (count == SUGGEST_CANDIDATES)
             continue;
-        const char *name = col_text(ctx, res, 0);
+        const char *name = catalog_col_text(ctx, res, 0);
         if (score(q, name, &c[count]))
             count++;
     }
