@@ -319,6 +319,53 @@ static bool parse_integer_text(const char *s, int64_t *out)
     return true;
 }
 
+/* DRF's IntegerField: an integer, an integral number, or a string of one
+ * (" 2 ", "+2", "2.0": DRF drops a trailing ".0" before int()). Booleans
+ * and anything else are refused. */
+bool v1_json_integer(struct json_object *v, int64_t *out)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        *out = json_object_get_int64(v);
+        return true;
+    case json_type_double: {
+        double d = json_object_get_double(v);
+        if (!(d >= -1e15 && d <= 1e15) || d != (double)(int64_t)d)
+            return false;
+        *out = (int64_t)d;
+        return true;
+    }
+    case json_type_string:
+        break;
+    default:
+        return false;
+    }
+    struct str s = str_trim(str_from(json_object_get_string(v)));
+    const char *dot = memchr(s.p, '.', s.n);
+    if (dot != NULL) {
+        for (const char *q = dot + 1; q < s.p + s.n; q++)
+            if (*q != '0')
+                return false;
+        s.n = (size_t)(dot - s.p);
+    }
+    bool negative = false;
+    if (s.n > 0 && (s.p[0] == '+' || s.p[0] == '-')) {
+        negative = s.p[0] == '-';
+        s.p++;
+        s.n--;
+    }
+    if (s.n == 0 || s.n > 18)
+        return false;
+    int64_t n = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        if (!isdigit((unsigned char)s.p[i]))
+            return false;
+        n = n * 10 + (s.p[i] - '0');
+    }
+    *out = negative ? -n : n;
+    return true;
+}
+
 /* category_id, a PrimaryKeyRelatedField: *present false when absent (and not
  * required). An id that is no category is the core's to report. */
 static bool input_pk(struct json_object *body, const char *name, bool required, bool *present,
@@ -370,34 +417,8 @@ static bool input_stock(struct json_object *body, const char *name, bool require
         return false;
     if (v == NULL)
         return true; /* absent and not required */
-    enum json_type t = json_object_get_type(v);
     int64_t n = 0;
-    bool ok = false;
-    if (t == json_type_int) {
-        n = json_object_get_int64(v);
-        ok = true;
-    } else if (t == json_type_double) {
-        double d = json_object_get_double(v);
-        ok = d >= -1e15 && d <= 1e15 && d == (double)(int64_t)d;
-        n = ok ? (int64_t)d : 0;
-    } else if (t == json_type_string) {
-        /* DRF drops a trailing ".0" before int(). */
-        const char *s = json_object_get_string(v);
-        size_t len = strlen(s);
-        while (len > 0 && isspace((unsigned char)s[len - 1]))
-            len--;
-        size_t end = len;
-        while (end > 0 && s[end - 1] == '0')
-            end--;
-        if (end > 0 && s[end - 1] == '.')
-            len = end - 1;
-        char tmp[32];
-        if (len < sizeof(tmp)) {
-            memcpy(tmp, s, len);
-            tmp[len] = '\0';
-            ok = parse_integer_text(tmp, &n);
-        }
-    }
+    bool ok = v1_json_integer(v, &n);
     if (!ok) {
         errors_add(err, name, "A valid integer is required.");
         return false;

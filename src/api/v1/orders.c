@@ -231,53 +231,6 @@ static struct json_object *order_json(struct http_request *req, const struct ord
 
 /* ---- DRF field readers ---- */
 
-/* DRF's IntegerField: an integer, an integral number, or a string of one
- * (" 2 ", "+2", "2.0": DRF drops a trailing ".0" before int()). Booleans
- * and anything else are refused. */
-static bool json_integer(struct json_object *v, int64_t *out)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_int:
-        *out = json_object_get_int64(v);
-        return true;
-    case json_type_double: {
-        double d = json_object_get_double(v);
-        if (!(d >= -1e15 && d <= 1e15) || d != (double)(int64_t)d)
-            return false;
-        *out = (int64_t)d;
-        return true;
-    }
-    case json_type_string:
-        break;
-    default:
-        return false;
-    }
-    struct str s = str_trim(str_from(json_object_get_string(v)));
-    const char *dot = memchr(s.p, '.', s.n);
-    if (dot != NULL) {
-        for (const char *q = dot + 1; q < s.p + s.n; q++)
-            if (*q != '0')
-                return false;
-        s.n = (size_t)(dot - s.p);
-    }
-    bool negative = false;
-    if (s.n > 0 && (s.p[0] == '+' || s.p[0] == '-')) {
-        negative = s.p[0] == '-';
-        s.p++;
-        s.n--;
-    }
-    if (s.n == 0 || s.n > 18)
-        return false;
-    int64_t n = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        if (!isdigit((unsigned char)s.p[i]))
-            return false;
-        n = n * 10 + (s.p[i] - '0');
-    }
-    *out = negative ? -n : n;
-    return true;
-}
-
 /* An integer field of obj under key, its errors under field (which differs
  * from key for the lines of an order: "items.<i>.quantity"). Absent:
  * "This field is required." unless dflt >= 0 (then *out = dflt). Below 1:
@@ -299,7 +252,7 @@ static bool input_count(struct json_object *obj, const char *key, const char *fi
         return false;
     }
     int64_t n = 0;
-    if (!json_integer(v, &n)) {
+    if (!v1_json_integer(v, &n)) {
         errors_add(err, field, MSG_INTEGER);
         return false;
     }
@@ -328,7 +281,7 @@ static bool input_product_id(struct json_object *obj, const char *field, int64_t
         errors_add(err, field, "This field may not be null.");
         return false;
     }
-    if (!json_integer(v, out)) {
+    if (!v1_json_integer(v, out)) {
         errors_add(err, field, MSG_INTEGER);
         return false;
     }

@@ -50,4 +50,8 @@ void v1_cart_item_delete(struct http_request *req);
 void v1_cart_checkout(struct http_request *req);
 void v1_reports_summary(struct http_request *req);
 
+/* DRF's IntegerField: an integer, an integral number, or a string of one
+ * (" 2 ", "+2", "2.0"); booleans and anything else are refused. */
+bool v1_json_integer(struct json_object *v, int64_t *out);
+
 #endif
