@@ -29,6 +29,7 @@
  * refused at checkout, which is what cart_validate reports.
  */
 #include "core/cart.h"
+#include "core/catalog_rows.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -373,6 +374,57 @@ int cart_get(struct ctx *ctx, struct cart *out)
     if (rc == SHOP_OK)
         rc = cart_fill(ctx, out);
     return rc;
+}
+
+int cart_get_for_order(struct ctx *ctx, struct cart *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->user_id = user_id_of(ctx);
+    struct db_res *res;
+    if (db_query(ctx->db,
+                 "SELECT c.id, c.created_at, c.updated_at, ci.id, ci.quantity, ci.created_at, "
+                 "ci.updated_at, v.id, v.price_minor, v.weight, v.inventory, p.id, p.name, "
+                 "p.is_active FROM carts c JOIN cart_items ci ON ci.cart_id = c.id "
+                 "JOIN product_variants v ON v.id = ci.variant_id "
+                 "JOIN products p ON p.id = v.product_id "
+                 "WHERE c.user_id = ? ORDER BY ci.created_at, ci.id",
+                 DB_PARAMS(DB_INT(out->user_id)), &res) != DB_OK)
+        return SHOP_EDB;
+    size_t cap = 0;
+    int rc;
+    while ((rc = db_next(res)) == DB_ROW) {
+        if (out->n_lines == cap) {
+            cap = cap ? 2 * cap : 8;
+            struct cart_line *bigger = arena_zalloc(ctx->arena, cap * sizeof(*bigger));
+            if (out->n_lines)
+                memcpy(bigger, out->lines, out->n_lines * sizeof(*bigger));
+            out->lines = bigger;
+        }
+        out->id = db_col_int(res, 0);
+        out->created_at = db_col_int(res, 1);
+        out->updated_at = db_col_int(res, 2);
+        struct cart_line *l = &out->lines[out->n_lines++];
+        struct variant *v = arena_zalloc(ctx->arena, sizeof(*v));
+        l->id = db_col_int(res, 3);
+        l->quantity = db_col_int(res, 4);
+        l->created_at = db_col_int(res, 5);
+        l->updated_at = db_col_int(res, 6);
+        v->id = db_col_int(res, 7);
+        v->price_minor = db_col_int(res, 8);
+        v->weight = catalog_col_text(ctx, res, 9);
+        v->inventory = db_col_int(res, 10);
+        l->product.id = db_col_int(res, 11);
+        l->product.name = catalog_col_text(ctx, res, 12);
+        l->product.is_active = db_col_bool(res, 13);
+        l->product.variants = v;
+        l->product.n_variants = 1;
+        l->variant = v;
+        l->line_total_minor = mul_sat(v->price_minor, l->quantity);
+        out->subtotal_minor = add_sat(out->subtotal_minor, l->line_total_minor);
+        out->total_quantity = add_sat(out->total_quantity, l->quantity);
+    }
+    db_res_close(res);
+    return rc == DB_DONE ? SHOP_OK : SHOP_EDB;
 }
 
 static int do_create(struct ctx *ctx, void *arg)

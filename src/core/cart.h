@@ -55,6 +55,12 @@ struct cart {
 int cart_get(struct ctx *ctx, struct cart *out);
 int cart_get_or_create(struct ctx *ctx, struct cart *out);
 
+/* The cart with only what an order copies from it, in one query: each
+ * line's product has its id, name and is_active and one variant, the line's
+ * (no category, tags, images or other variants). For checkout, which reads
+ * the cart inside its write transaction, where every query counts. */
+int cart_get_for_order(struct ctx *ctx, struct cart *out);
+
 /* The v1 variant of product_id (see above). SHOP_ENOTFOUND when the
  * product does not exist, is inactive, or has no variant. */
 int cart_v1_variant(struct ctx *ctx, int64_t product_id, int64_t *variant_id);

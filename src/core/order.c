@@ -1114,7 +1114,7 @@ static int checkout_attempt(struct ctx *ctx, void *arg)
         plan.payment = PAYMENT_PENDING;
     }
 
-    rc = cart_get(ctx, &a->cart);
+    rc = cart_get_for_order(ctx, &a->cart);
     if (rc != SHOP_OK)
         return rc;
     if (a->cart.id == 0 || a->cart.n_lines == 0) {

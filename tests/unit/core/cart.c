@@ -636,6 +636,27 @@ static void test_order_and_totals(void **state)
     assert_int_equal(c.lines[1].product.price_minor, 1999);
     assert_int_equal(c.subtotal_minor, 4 * 250 + 99999 + 2 * 1999);
     assert_int_equal(c.total_quantity, 7);
+
+    /* The order's one-query read: the same lines, totals and copied values. */
+    struct cart o;
+    assert_int_equal(cart_get_for_order(&e->ctx, &o), SHOP_OK);
+    assert_int_equal(o.id, c.id);
+    assert_int_equal(o.n_lines, c.n_lines);
+    for (size_t i = 0; i < o.n_lines; i++) {
+        assert_int_equal(o.lines[i].id, c.lines[i].id);
+        assert_int_equal(o.lines[i].quantity, c.lines[i].quantity);
+        assert_int_equal(o.lines[i].line_total_minor, c.lines[i].line_total_minor);
+        assert_int_equal(o.lines[i].product.id, c.lines[i].product.id);
+        assert_string_equal(o.lines[i].product.name, c.lines[i].product.name);
+        assert_true(o.lines[i].product.is_active);
+        assert_ptr_equal(o.lines[i].variant, &o.lines[i].product.variants[0]);
+        assert_int_equal(o.lines[i].variant->id, c.lines[i].variant->id);
+        assert_int_equal(o.lines[i].variant->price_minor, c.lines[i].variant->price_minor);
+        assert_string_equal(o.lines[i].variant->weight, c.lines[i].variant->weight);
+        assert_int_equal(o.lines[i].variant->inventory, c.lines[i].variant->inventory);
+    }
+    assert_int_equal(o.subtotal_minor, c.subtotal_minor);
+    assert_int_equal(o.total_quantity, c.total_quantity);
 }
 
 /* A write joined to the caller's transaction is rolled back with it. */
